@@ -1,0 +1,53 @@
+//===- RoutingMath.h - scalar routing math shared by lowerings --*- C++ -*-===//
+//
+// The scalar pieces of moe semantics, emitted as arith/math ops, shared by
+// the CPU (loops) and GPU (kernel) lowerings so both compute the same thing.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOE_CONVERSION_MOECOMMON_ROUTINGMATH_H
+#define MOE_CONVERSION_MOECOMMON_ROUTINGMATH_H
+
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::moe {
+
+/// Converts an f16/bf16/f32 value or a signed integer to f32.
+Value emitToF32(ImplicitLocOpBuilder &b, Value value);
+
+/// True when key `a` ranks strictly above key `b`, where `a` belongs to the
+/// higher index: a > b, or b is NaN and a is not. Equal keys keep the lower
+/// index first; NaN ranks below every number.
+Value emitRanksAbove(ImplicitLocOpBuilder &b, Value a, Value b2);
+
+/// NaN keys count as -inf (group scores).
+Value emitNaNToNegInf(ImplicitLocOpBuilder &b, Value key);
+
+/// Per-row statistics that a score function needs: for softmax, the row
+/// maximum and the reciprocal of the sum of exp(x - max); unused otherwise.
+struct RowStats {
+  Value max;
+  Value sum;
+};
+
+/// The f32 score of f32 logit `x`. `stats` is used by softmax only.
+Value emitScore(ImplicitLocOpBuilder &b, ScoreFunction function, Value x,
+                const RowStats &stats);
+
+/// log(1 + y), accurate for small y (without a libm call).
+Value emitLog1p(ImplicitLocOpBuilder &b, Value y);
+
+/// sign(x) in f32 with sign(0) = sign(NaN) = 0.
+Value emitSign(ImplicitLocOpBuilder &b, Value x);
+
+/// An f32 constant.
+Value emitF32(ImplicitLocOpBuilder &b, double value);
+
+/// `lb <= value < ub` for an integer index value of any width, compared as
+/// signed 64-bit integers; `ub` is an index.
+Value emitInRange(ImplicitLocOpBuilder &b, Value value, Value ub);
+
+} // namespace mlir::moe
+
+#endif // MOE_CONVERSION_MOECOMMON_ROUTINGMATH_H

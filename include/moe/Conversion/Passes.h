@@ -1,0 +1,28 @@
+//===- Passes.h - moe conversion passes -------------------------*- C++ -*-===//
+#ifndef MOE_CONVERSION_PASSES_H
+#define MOE_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace moe {
+
+#define GEN_PASS_DECL
+#include "moe/Conversion/Passes.h.inc"
+
+/// Patterns lowering each `moe.buffer.*` op to loops (one pattern per op).
+void populateMoEToLoopsPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "moe/Conversion/Passes.h.inc"
+
+} // namespace moe
+} // namespace mlir
+
+#endif // MOE_CONVERSION_PASSES_H

@@ -1,0 +1,56 @@
+//===- Pipelines.h - moe lowering pipelines ---------------------*- C++ -*-===//
+#ifndef MOE_PIPELINES_PIPELINES_H
+#define MOE_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+class OpPassManager;
+namespace moe {
+
+/// Options of `--moe-lower-to-cpu`.
+struct LowerToCPUOptions : public PassPipelineOptions<LowerToCPUOptions> {
+  PassOptions::Option<bool> fuseRouting{
+      *this, "fuse-routing",
+      llvm::cl::desc("Run --moe-fuse-routing before lowering"),
+      llvm::cl::init(true)};
+};
+
+/// Options of `--moe-lower-to-nvvm`.
+struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
+  PassOptions::Option<bool> fuseRouting{
+      *this, "fuse-routing",
+      llvm::cl::desc("Run --moe-fuse-routing before lowering"),
+      llvm::cl::init(true)};
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("Target SM architecture"),
+      llvm::cl::init("sm_90")};
+  PassOptions::Option<std::string> features{
+      *this, "features", llvm::cl::desc("Target PTX features"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("GPU binary format: bin (cubin), isa (PTX), fatbin, "
+                     "offloading (LLVM bitcode)"),
+      llvm::cl::init("bin")};
+  PassOptions::Option<int> optLevel{
+      *this, "opt-level", llvm::cl::desc("NVPTX optimisation level"),
+      llvm::cl::init(3)};
+};
+
+/// Tensor-level moe (with func, arith, math, scf, tensor, linalg,
+/// bufferization and memref) to the LLVM dialect, for the CPU.
+void buildLowerToCPUPipeline(OpPassManager &pm,
+                             const LowerToCPUOptions &options);
+
+/// The same module to host LLVM dialect and `gpu.binary` kernels.
+void buildLowerToNVVMPipeline(OpPassManager &pm,
+                              const LowerToNVVMOptions &options);
+
+/// Registers `--moe-lower-to-cpu` and `--moe-lower-to-nvvm`.
+void registerPipelines();
+
+} // namespace moe
+} // namespace mlir
+
+#endif // MOE_PIPELINES_PIPELINES_H

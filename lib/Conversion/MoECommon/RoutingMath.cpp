@@ -1,0 +1,101 @@
+//===- RoutingMath.cpp - scalar routing math shared by lowerings ----------===//
+
+#include "moe/Conversion/MoECommon/RoutingMath.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+Value mlir::moe::emitF32(ImplicitLocOpBuilder &b, double value) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(value));
+}
+
+Value mlir::moe::emitToF32(ImplicitLocOpBuilder &b, Value value) {
+  Type type = value.getType();
+  if (type.isF32())
+    return value;
+  if (isa<FloatType>(type))
+    return arith::ExtFOp::create(b, b.getF32Type(), value);
+  return arith::SIToFPOp::create(b, b.getF32Type(), value);
+}
+
+Value mlir::moe::emitRanksAbove(ImplicitLocOpBuilder &b, Value a, Value other) {
+  Value greater =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, a, other);
+  Value otherIsNaN =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, other, other);
+  Value aIsNumber = arith::CmpFOp::create(b, arith::CmpFPredicate::ORD, a, a);
+  Value overNaN = arith::AndIOp::create(b, otherIsNaN, aIsNumber);
+  return arith::OrIOp::create(b, greater, overNaN);
+}
+
+Value mlir::moe::emitNaNToNegInf(ImplicitLocOpBuilder &b, Value key) {
+  Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, key, key);
+  return arith::SelectOp::create(
+      b, isNaN, emitF32(b, -std::numeric_limits<double>::infinity()), key);
+}
+
+Value mlir::moe::emitLog1p(ImplicitLocOpBuilder &b, Value y) {
+  // With u = fl(1 + y): log1p(y) = y when u == 1, else log(u) * y / (u - 1).
+  // The quotient cancels the rounding error of u (Goldberg, 1991).
+  Value one = emitF32(b, 1.0);
+  Value u = arith::AddFOp::create(b, one, y);
+  Value exact = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, u, one);
+  Value logU = math::LogOp::create(b, u);
+  Value corrected = arith::DivFOp::create(
+      b, arith::MulFOp::create(b, logU, y), arith::SubFOp::create(b, u, one));
+  return arith::SelectOp::create(b, exact, y, corrected);
+}
+
+Value mlir::moe::emitScore(ImplicitLocOpBuilder &b, ScoreFunction function,
+                           Value x, const RowStats &stats) {
+  Value one = emitF32(b, 1.0);
+  switch (function) {
+  case ScoreFunction::sigmoid: {
+    Value expNeg = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+    return arith::DivFOp::create(b, one, arith::AddFOp::create(b, one, expNeg));
+  }
+  case ScoreFunction::softmax: {
+    Value e = math::ExpOp::create(b, arith::SubFOp::create(b, x, stats.max));
+    return arith::DivFOp::create(b, e, stats.sum);
+  }
+  case ScoreFunction::sqrtsoftplus: {
+    // softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for large x.
+    Value zero = emitF32(b, 0.0);
+    Value positive = arith::MaximumFOp::create(b, x, zero);
+    Value expNegAbs =
+        math::ExpOp::create(b, arith::NegFOp::create(b, math::AbsFOp::create(b, x)));
+    Value softplus =
+        arith::AddFOp::create(b, positive, emitLog1p(b, expNegAbs));
+    return math::SqrtOp::create(b, softplus);
+  }
+  }
+  llvm_unreachable("unknown score function");
+}
+
+Value mlir::moe::emitSign(ImplicitLocOpBuilder &b, Value x) {
+  Value zero = emitF32(b, 0.0);
+  Value positive = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, zero);
+  Value negative = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, x, zero);
+  return arith::SelectOp::create(
+      b, positive, emitF32(b, 1.0),
+      arith::SelectOp::create(b, negative, emitF32(b, -1.0), zero));
+}
+
+Value mlir::moe::emitInRange(ImplicitLocOpBuilder &b, Value value, Value ub) {
+  Value wide = value;
+  if (value.getType().isIndex())
+    wide = arith::IndexCastOp::create(b, b.getI64Type(), value);
+  else if (value.getType().getIntOrFloatBitWidth() < 64)
+    wide = arith::ExtSIOp::create(b, b.getI64Type(), value);
+  Value upper = arith::IndexCastOp::create(b, b.getI64Type(), ub);
+  Value zero = arith::ConstantIntOp::create(b, b.getI64Type(), 0);
+  Value nonNegative =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, wide, zero);
+  Value below = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, wide, upper);
+  return arith::AndIOp::create(b, nonNegative, below);
+}

@@ -1,0 +1,67 @@
+# -*- Python -*-
+"""lit configuration of the moe-mlir regression and execution tests."""
+
+import ctypes
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "MOE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "Inputs", "ref"]
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["moe-opt", "mlir-opt", "mlir-runner", "mlir-translate", "llc"],
+    [config.moe_tools_dir, config.llvm_tools_dir],
+)
+
+config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
+config.substitutions.append(("%moe_lib_dir", config.moe_lib_dir))
+config.substitutions.append(("%moe_src_root", config.moe_src_root))
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(
+    ("%moe_ref", "%s %s" % (config.python_executable,
+                           os.path.join(config.moe_src_root, "test",
+                                        "Integration", "ref", "moe_ref.py"))))
+config.substitutions.append(
+    ("%runner_libs",
+     ",".join(os.path.join(config.llvm_lib_dir, lib) for lib in
+              ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))))
+config.substitutions.append(
+    ("%cuda_runner_libs",
+     ",".join([os.path.join(config.moe_lib_dir, "libmoe_cuda_runtime.so")] +
+              [os.path.join(config.llvm_lib_dir, lib) for lib in
+               ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so")])))
+
+if config.ptxas_executable and os.path.exists(config.ptxas_executable):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", config.ptxas_executable))
+
+
+def _cuda_device_usable():
+    """True when the CUDA driver loads and reports at least one device."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        if cuda.cuInit(0) != 0:
+            return False
+        count = ctypes.c_int(0)
+        return cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    except OSError:
+        return False
+
+
+# GPU execution tests need the runtime library and a usable device; CI has
+# neither, and they report UNSUPPORTED there.
+if config.cuda_runtime_built and _cuda_device_usable():
+    config.available_features.add("cuda")
+
+# Execution tests under AddressSanitizer: MOE_ASAN_RUNTIME names the ASan
+# runtime to preload into mlir-runner (see scripts/asan-check).
+if os.environ.get("MOE_ASAN_RUNTIME"):
+    config.environment["MOE_ASAN_RUNTIME"] = os.environ["MOE_ASAN_RUNTIME"]
