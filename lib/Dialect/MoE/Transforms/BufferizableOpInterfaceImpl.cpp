@@ -268,28 +268,31 @@ struct DispatchOpModel : MoEOpBufferizationModel<DispatchOpModel, DispatchOp> {
       return failure();
     Location loc = op.getLoc();
 
-    // token_ids has P rows: a constant unless it depends on a dynamic T.
+    // token_ids has P rows: a constant unless it depends on a dynamic T;
+    // slots has T rows.
+    RankedTensorType indicesType = op.getIndices().getType();
+    Value numTokens;
+    if (indicesType.isDynamicDim(0))
+      numTokens = b.dim(*indices, 0);
     SmallVector<Value> rowSizes;
     if (op.getTokenIds().getType().isDynamicDim(0)) {
-      int64_t numTokens = op.getIndices().getType().getDimSize(0);
-      int64_t rows = op.getNumRows(numTokens);
+      int64_t rows = op.getNumRows(indicesType.getDimSize(0));
       if (!ShapedType::isDynamic(rows)) {
         rowSizes.push_back(arith::ConstantIndexOp::create(rewriter, loc, rows));
       } else {
         // P = T * K + E * (block - 1).
-        int64_t k = op.getIndices().getType().getDimSize(1);
-        Value t = b.dim(*indices, 0);
-        Value tk = arith::MulIOp::create(
-            rewriter, loc, t, arith::ConstantIndexOp::create(rewriter, loc, k));
+        Value k = arith::ConstantIndexOp::create(rewriter, loc,
+                                                 indicesType.getDimSize(1));
         Value padding = arith::ConstantIndexOp::create(
             rewriter, loc, op.getNumExperts() * (op.getBlock() - 1));
-        rowSizes.push_back(arith::AddIOp::create(rewriter, loc, tk, padding));
+        Value pairs = arith::MulIOp::create(rewriter, loc, numTokens, k);
+        rowSizes.push_back(arith::AddIOp::create(rewriter, loc, pairs, padding));
       }
     }
     FailureOr<Value> offsets = b.allocate(op.getOffsets());
     FailureOr<Value> tokenIds = b.allocate(op.getTokenIds(), rowSizes);
-    FailureOr<Value> slots =
-        b.allocate(op.getSlots(), b.dynamicSizesLike(op.getSlots(), *indices));
+    FailureOr<Value> slots = b.allocate(
+        op.getSlots(), numTokens ? ValueRange{numTokens} : ValueRange{});
     if (failed(offsets) || failed(tokenIds) || failed(slots))
       return failure();
     BufferDispatchOp::create(rewriter, loc, *indices, *offsets, *tokenIds,

@@ -1,0 +1,137 @@
+// RUN: moe-opt %s -convert-moe-to-loops -canonicalize -cse -split-input-file | FileCheck %s
+
+// Top-K: one pass over a token's E keys; the K best stay in stack buffers and
+// a candidate shifts past an entry only when it ranks strictly above it
+// (greater, or the entry is NaN and the candidate is not).
+// CHECK-LABEL: func.func @topk(
+// CHECK-SAME: %[[S:[a-z0-9]+]]: memref<?x16xf32>, %[[B:[a-z0-9]+]]: memref<16xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>)
+// CHECK-DAG: %[[KEYS:.*]] = memref.alloca() : memref<2xf32>
+// CHECK-DAG: %[[IDS:.*]] = memref.alloca() : memref<2xindex>
+// CHECK-DAG: %[[VALS:.*]] = memref.alloca() : memref<2xf32>
+// CHECK-NOT: memref.alloc(
+// CHECK: scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
+// CHECK: scf.for %[[E:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[FILLED:.*]] = %{{.*}}) -> (index)
+// CHECK: %[[SC:.*]] = memref.load %[[S]][%[[T]], %[[E]]]
+// CHECK: %[[BI:.*]] = memref.load %[[B]][%[[E]]]
+// CHECK: %[[KEY:.*]] = arith.addf %[[SC]], %[[BI]] : f32
+// CHECK: %[[LAST:.*]] = memref.load %[[KEYS]]
+// CHECK: arith.cmpf ogt, %[[KEY]], %[[LAST]] : f32
+// CHECK: arith.cmpf uno, %[[LAST]], %[[LAST]] : f32
+// CHECK: arith.cmpf ord, %[[KEY]], %[[KEY]] : f32
+// CHECK: scf.if
+// CHECK: %[[POS:.*]] = scf.while
+// CHECK: scf.condition
+// CHECK: memref.store %[[KEY]], %[[KEYS]][%[[POS]]]
+// CHECK: memref.store %[[E]], %[[IDS]][%[[POS]]]
+// CHECK: memref.store %[[SC]], %[[VALS]][%[[POS]]]
+// The weight is the unbiased score.
+// CHECK: scf.for %[[J:.*]] =
+// CHECK: %[[WV:.*]] = memref.load %[[VALS]][%[[J]]]
+// CHECK: memref.store %[[WV]], %[[W]][%[[T]], %[[J]]]
+// CHECK: arith.index_cast %{{.*}} : index to i32
+func.func @topk(%s: memref<?x16xf32>, %b: memref<16xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi32>) {
+  moe.buffer.topk ins(%s : memref<?x16xf32>) bias(%b : memref<16xf32>)
+      outs(%w, %i : memref<?x2xf32>, memref<?x2xi32>) {k = 2}
+  return
+}
+
+// -----
+
+// Group-limited selection: group scores with NaN as -inf, the kept groups
+// marked, and the experts of the other groups skipped (never read again).
+// CHECK-LABEL: func.func @topk_groups(
+// CHECK-DAG: memref.alloca() : memref<16xf32>
+// CHECK-DAG: %[[GS:.*]] = memref.alloca() : memref<4xf32>
+// CHECK-DAG: %[[KEPT:.*]] = memref.alloca() : memref<4xi1>
+// CHECK: arith.cmpf uno
+// CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK: memref.store %{{.*}}, %[[GS]]
+// CHECK: memref.store %true, %[[KEPT]]
+// CHECK: %[[ISKEPT:.*]] = memref.load %[[KEPT]]
+// CHECK: scf.if %[[ISKEPT]] -> (index)
+func.func @topk_groups(%s: memref<?x16xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi64>) {
+  moe.buffer.topk ins(%s : memref<?x16xf32>)
+      outs(%w, %i : memref<?x2xf32>, memref<?x2xi64>) {k = 2, num_groups = 4, topk_groups = 2}
+  return
+}
+
+// -----
+
+// Load: padding tokens (mask false) and indices outside [0, E) are skipped.
+// CHECK-LABEL: func.func @load(
+// CHECK-SAME: %[[I:[a-z0-9]+]]: memref<?x2xi64>, %[[M:[a-z0-9]+]]: memref<?xi1>, %[[C:[a-z0-9]+]]: memref<16xi32>)
+// CHECK: memref.store %c0_i32, %[[C]]
+// CHECK: %[[VALID:.*]] = memref.load %[[M]]
+// CHECK: scf.if %[[VALID]]
+// CHECK: %[[E:.*]] = memref.load %[[I]]
+// CHECK: %[[GE:.*]] = arith.cmpi sge, %[[E]], %c0_i64 : i64
+// CHECK: %[[LT:.*]] = arith.cmpi slt, %[[E]], %c16_i64 : i64
+// CHECK: %[[IN:.*]] = arith.andi %[[GE]], %[[LT]]
+// CHECK: scf.if %[[IN]]
+// CHECK: arith.addi %{{.*}}, %c1_i32 : i32
+func.func @load(%i: memref<?x2xi64>, %m: memref<?xi1>, %c: memref<16xi32>) {
+  moe.buffer.load ins(%i : memref<?x2xi64>) mask(%m : memref<?xi1>)
+      outs(%c : memref<16xi32>) {num_experts = 16}
+  return
+}
+
+// -----
+
+// Sign rule with centring: mean from the exact integer sum, two passes over
+// the deltas (their mean, then the update).
+// CHECK-LABEL: func.func @update_bias(
+// CHECK: arith.extsi %{{.*}} : i32 to i64
+// CHECK: arith.sitofp %{{.*}} : i64 to f32
+// CHECK: arith.divf
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpf olt
+// CHECK: scf.for
+// CHECK: arith.subf
+// CHECK: arith.addf
+// CHECK: memref.store
+func.func @update_bias(%b: memref<8xf32>, %c: memref<8xi32>) {
+  moe.buffer.update_bias sign ins(%b, %c : memref<8xf32>, memref<8xi32>)
+      outs(%b : memref<8xf32>) {rate = 1.0e-03 : f32, center}
+  return
+}
+
+// -----
+
+// Dispatch: counts, block-padded offsets, every row -1 first, then rows in
+// ascending (t, j); a row is written only below its expert's kept end and the
+// buffer's size.
+// CHECK-LABEL: func.func @dispatch(
+// CHECK-SAME: %[[I:[a-z0-9]+]]: memref<?x2xi32>, %[[O:[a-z0-9]+]]: memref<5xi32>, %[[TI:[a-z0-9]+]]: memref<?xi32>, %[[SL:[a-z0-9]+]]: memref<?x2xi32>)
+// CHECK-DAG: %[[NEXT:.*]] = memref.alloca() : memref<4xindex>
+// CHECK-DAG: %[[END:.*]] = memref.alloca() : memref<4xindex>
+// CHECK: arith.ceildivui
+// CHECK: memref.store %c-1_i32, %[[TI]]
+// CHECK: %[[ROW:.*]] = memref.load %[[NEXT]]
+// CHECK-DAG: arith.cmpi ult, %[[ROW]], %{{.*}} : index
+// CHECK-DAG: %[[LIMIT:.*]] = memref.load %[[END]]
+// CHECK: arith.cmpi ult, %[[ROW]], %[[LIMIT]]
+// CHECK: memref.store %{{.*}}, %[[SL]]
+// CHECK: scf.if
+// CHECK: memref.store %{{.*}}, %[[TI]][%[[ROW]]]
+// CHECK: } else {
+// CHECK: memref.store %c-1_i32, %[[SL]]
+func.func @dispatch(%i: memref<?x2xi32>, %o: memref<5xi32>, %t: memref<?xi32>, %s: memref<?x2xi32>) {
+  moe.buffer.dispatch ins(%i : memref<?x2xi32>)
+      outs(%o, %t, %s : memref<5xi32>, memref<?xi32>, memref<?x2xi32>) {num_experts = 4, block = 2}
+  return
+}
+
+// -----
+
+// Combine accumulates in f32 and rounds once to the row type.
+// CHECK-LABEL: func.func @combine(
+// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %cst) -> (f32)
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: arith.mulf
+// CHECK: arith.addf %[[ACC]]
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+func.func @combine(%y: memref<?x8xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32>, %o: memref<?x8xbf16>) {
+  moe.buffer.combine ins(%y, %w, %s : memref<?x8xbf16>, memref<?x2xf32>, memref<?x2xi32>)
+      outs(%o : memref<?x8xbf16>)
+  return
+}
