@@ -22,10 +22,12 @@ static void addPipeline(OpPassManager &pm, StringRef pipeline) {
 }
 
 /// Tensors to buffers: moe ops become moe.buffer ops, function boundaries
-/// take identity-layout memrefs.
+/// take identity-layout memrefs, and loops may carry new allocations (a
+/// training loop carries its bias from step to step).
 static void addBufferization(OpPassManager &pm) {
   addPipeline(pm, "empty-tensor-to-alloc-tensor,"
                   "one-shot-bufferize{bufferize-function-boundaries "
+                  "allow-return-allocs-from-loops "
                   "function-boundary-type-conversion=identity-layout-map},"
                   "canonicalize,cse");
 }

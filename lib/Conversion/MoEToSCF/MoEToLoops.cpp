@@ -102,6 +102,25 @@ void store(ImplicitLocOpBuilder &b, Value value, Value memref,
   memref::StoreOp::create(b, value, memref, indices);
 }
 
+/// A statically shaped stack buffer, created at the start of the enclosing
+/// automatic allocation scope (the function), so that an op inside a loop
+/// does not grow the stack.
+Value createScratch(ImplicitLocOpBuilder &b, MemRefType type) {
+  Operation *scope = b.getInsertionBlock()->getParentOp();
+  while (scope && !scope->hasTrait<OpTrait::AutomaticAllocationScope>())
+    scope = scope->getParentOp();
+  OpBuilder::InsertionGuard guard(b);
+  if (scope) {
+    // After the scratch buffers already there, in creation order.
+    Block &entry = scope->getRegion(0).front();
+    auto it = entry.begin();
+    while (it != entry.end() && isa<memref::AllocaOp>(*it))
+      ++it;
+    b.setInsertionPoint(&entry, it);
+  }
+  return memref::AllocaOp::create(b, type);
+}
+
 /// Index `value` (an index) as an integer of `type`, or the reverse.
 Value castIndex(ImplicitLocOpBuilder &b, Type type, Value value) {
   return arith::IndexCastOp::create(b, type, value);
@@ -141,12 +160,10 @@ Value numTokens(ImplicitLocOpBuilder &b, Value memref) {
 class BestK {
 public:
   BestK(ImplicitLocOpBuilder &b, int64_t k, bool withPayload) : k(k) {
-    keys = memref::AllocaOp::create(
-        b, MemRefType::get({k}, b.getF32Type()));
-    ids = memref::AllocaOp::create(b, MemRefType::get({k}, b.getIndexType()));
+    keys = createScratch(b, MemRefType::get({k}, b.getF32Type()));
+    ids = createScratch(b, MemRefType::get({k}, b.getIndexType()));
     if (withPayload)
-      payloads =
-          memref::AllocaOp::create(b, MemRefType::get({k}, b.getF32Type()));
+      payloads = createScratch(b, MemRefType::get({k}, b.getF32Type()));
   }
 
   /// Offers a candidate; `filled` counts the entries held (<= K). Returns
@@ -219,13 +236,13 @@ public:
     if (!config.isGroupLimited())
       return;
     auto f32Row = MemRefType::get({config.numExperts}, b.getF32Type());
-    keyCache = memref::AllocaOp::create(b, f32Row);
-    payloadCache = memref::AllocaOp::create(b, f32Row);
+    keyCache = createScratch(b, f32Row);
+    payloadCache = createScratch(b, f32Row);
     groupBest.emplace(b, config.groupTop, /*withPayload=*/false);
-    groupScores = memref::AllocaOp::create(
+    groupScores = createScratch(
         b, MemRefType::get({config.numGroups}, b.getF32Type()));
     keptGroups.emplace(b, config.topkGroups, /*withPayload=*/false);
-    groupKept = memref::AllocaOp::create(
+    groupKept = createScratch(
         b, MemRefType::get({config.numGroups}, b.getI1Type()));
   }
 
@@ -379,7 +396,8 @@ void emitStoreWinners(ImplicitLocOpBuilder &b, const BestK &best, Value t,
 // Patterns
 //===----------------------------------------------------------------------===//
 
-/// Base for the patterns: builds with the op's location, then erases it.
+/// Base for the patterns: builds with the op's location, then replaces the
+/// op with its result (imbalance) or erases it.
 template <typename OpTy>
 struct LoweringPattern : public OpConversionPattern<OpTy> {
   using OpConversionPattern<OpTy>::OpConversionPattern;
@@ -388,15 +406,12 @@ struct LoweringPattern : public OpConversionPattern<OpTy> {
   LogicalResult
   matchAndRewrite(OpTy op, OpAdaptor,
                   ConversionPatternRewriter &rewriter) const final {
-    // The scratch buffers (memref.alloca) of one op live in an alloca
-    // scope, so an op inside a loop does not grow the stack.
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    auto scope = memref::AllocaScopeOp::create(b, op->getResultTypes());
-    b.createBlock(&scope.getBodyRegion());
     Value result = lower(op, b);
-    memref::AllocaScopeReturnOp::create(
-        b, result ? ValueRange{result} : ValueRange{});
-    rewriter.replaceOp(op, scope.getResults());
+    if (result)
+      rewriter.replaceOp(op, result);
+    else
+      rewriter.eraseOp(op);
     return success();
   }
 
@@ -632,8 +647,8 @@ struct DispatchLowering : LoweringPattern<BufferDispatchOp> {
     // next[e]: the next free row of expert e; end[e]: one past its last kept
     // row. Before the prefix pass, end[e] holds the count of expert e.
     auto expertRow = MemRefType::get({numExperts}, b.getIndexType());
-    Value next = memref::AllocaOp::create(b, expertRow);
-    Value end = memref::AllocaOp::create(b, expertRow);
+    Value next = createScratch(b, expertRow);
+    Value end = createScratch(b, expertRow);
     emitFill(b, end, zero);
 
     auto forEachValidPair = [&](function_ref<void(ImplicitLocOpBuilder &,
