@@ -5,6 +5,7 @@
 #include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoE/Transforms/Passes.h"
 
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -23,21 +24,27 @@ static void addPipeline(OpPassManager &pm, StringRef pipeline) {
 
 /// Tensors to buffers: moe ops become moe.buffer ops, function boundaries
 /// take identity-layout memrefs, and loops may carry new allocations (a
-/// training loop carries its bias from step to step).
+/// training loop carries its bias from step to step). Deallocation is placed
+/// here, on moe.buffer ops with exact memory effects: this is the entry point
+/// that the CPU and GPU lowerings share.
 static void addBufferization(OpPassManager &pm) {
   addPipeline(pm, "empty-tensor-to-alloc-tensor,"
                   "one-shot-bufferize{bufferize-function-boundaries "
                   "allow-return-allocs-from-loops "
                   "function-boundary-type-conversion=identity-layout-map},"
-                  "canonicalize,cse");
+                  "canonicalize,cse,buffer-deallocation-pipeline");
 }
 
-/// Host-side and loop code to the LLVM dialect.
-static void addLowerToLLVM(OpPassManager &pm) {
+/// Structured host code to what the LLVM conversions expect: loops, plain
+/// memref descriptors, control flow.
+static void addHostPreparation(OpPassManager &pm) {
   addPipeline(pm, "func.func(convert-linalg-to-loops),"
-                  "buffer-deallocation-pipeline,"
-                  "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-                  "arith-expand{include-bf16},"
+                  "expand-strided-metadata,lower-affine,convert-scf-to-cf");
+}
+
+/// Host code to the LLVM dialect.
+static void addHostToLLVM(OpPassManager &pm) {
+  addPipeline(pm, "arith-expand{include-bf16},"
                   "convert-math-to-llvm,convert-arith-to-llvm,"
                   "convert-index-to-llvm,convert-vector-to-llvm,"
                   "finalize-memref-to-llvm,convert-func-to-llvm,"
@@ -52,7 +59,8 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
   addBufferization(pm);
   pm.addPass(createConvertMoEToLoops());
   pm.addPass(createCanonicalizerPass());
-  addLowerToLLVM(pm);
+  addHostPreparation(pm);
+  addHostToLLVM(pm);
 }
 
 void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
@@ -62,17 +70,26 @@ void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
   addBufferization(pm);
   pm.addPass(createConvertMoEToGPU());
   pm.addPass(createCanonicalizerPass());
-  // Kernels: NVVM and a binary; host: launches and LLVM.
-  std::string gpuTail =
-      "gpu-kernel-outlining,"
-      "nvvm-attach-target{chip=" + options.chip + " features=" +
-      options.features + " O=" + std::to_string(options.optLevel) + "},"
-      "gpu.module(convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=0},"
-      "canonicalize,cse,reconcile-unrealized-casts),"
-      "gpu-to-llvm,";
-  addPipeline(pm, gpuTail);
-  addLowerToLLVM(pm);
-  addPipeline(pm, "gpu-module-to-binary{format=" + options.format + "}");
+  addHostPreparation(pm);
+
+  // Kernels: outlined into a gpu.module with an NVVM target, then NVVM.
+  pm.addPass(createGpuKernelOutliningPass());
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  addPipeline(pm, "gpu.module(convert-gpu-to-nvvm,canonicalize,cse,"
+                  "reconcile-unrealized-casts)");
+
+  // Host: launches become runtime calls (the mgpu* ABI), then LLVM.
+  addPipeline(pm, "gpu-to-llvm");
+  addHostToLLVM(pm);
+
+  // The kernels become a gpu.binary (ptxas runs here for cubins).
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
 void mlir::moe::registerPipelines() {

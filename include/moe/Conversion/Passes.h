@@ -19,6 +19,11 @@ namespace moe {
 /// Patterns lowering each `moe.buffer.*` op to loops (one pattern per op).
 void populateMoEToLoopsPatterns(RewritePatternSet &patterns);
 
+/// Patterns lowering each `moe.buffer.*` op to gpu.launch kernels (one
+/// pattern per op); the buffers must be device memory.
+void populateMoEToGPUPatterns(RewritePatternSet &patterns,
+                              int64_t warpsPerBlock = 4);
+
 #define GEN_PASS_REGISTRATION
 #include "moe/Conversion/Passes.h.inc"
 

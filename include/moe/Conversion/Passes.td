@@ -27,11 +27,36 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
 def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Lower moe.buffer ops to gpu dialect kernels";
   let description = [{
-    Outlines every memref-level `moe.buffer.*` op into a `gpu.func` kernel
-    of a `gpu.module` and replaces it with a `gpu.launch_func`. The buffers
-    must be reachable from the device (the `--moe-lower-to-nvvm` pipeline
-    copies host buffers to device memory around the launches).
+    Lowers every memref-level `moe.buffer.*` op to `gpu.launch` kernels
+    (outlined later by `gpu-kernel-outlining`):
+    - `topk`, `route`, `score`: a warp per token. Each lane holds the keys of
+      experts lane, lane + 32, ... in registers; the K winners come from K
+      rounds of a warp-wide (key, index) arg-max over `gpu.shuffle xor`,
+      with the contract's order (ties to the lower index, NaN last). Group
+      scores use the same arg-max restricted to a group; the kept groups
+      form a bit mask. `route` counts in a workgroup-memory histogram
+      flushed with global atomics.
+    - `load`: a workgroup-memory histogram per block, then global atomics.
+    - `update_bias`, `imbalance`: block tree reductions in workgroup memory.
+    - `dispatch`: per-expert counting, a scan, and a scatter in which each
+      expert's thread walks the pairs in (t, j) order: deterministic.
+    - `permute`, `combine`: a block per row; combine accumulates in f32.
+
+    With `host-copies` (the default), each op's buffers are copied to
+    device memory (`gpu.alloc`, `gpu.memcpy`) around its launches, so host
+    programs run unchanged. Without it, the buffers must already be device
+    memory (for example from `gpu.alloc`).
+
+    Limits, diagnosed at compile time: E <= 1024 experts and K <= 32 for the
+    warp selection, num_groups <= 64, identity-layout buffers.
   }];
+  let options = [
+    Option<"hostCopies", "host-copies", "bool", /*default=*/"true",
+           "Copy each op's buffers to device memory and back around its "
+           "launches">,
+    Option<"warpsPerBlock", "warps-per-block", "int64_t", /*default=*/"4",
+           "Tokens (warps) per block of the warp-per-token kernels">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",

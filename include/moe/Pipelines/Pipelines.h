@@ -33,7 +33,7 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       llvm::cl::desc("GPU binary format: bin (cubin), isa (PTX), fatbin, "
                      "offloading (LLVM bitcode)"),
       llvm::cl::init("bin")};
-  PassOptions::Option<int> optLevel{
+  PassOptions::Option<unsigned> optLevel{
       *this, "opt-level", llvm::cl::desc("NVPTX optimisation level"),
       llvm::cl::init(3)};
 };

@@ -9,6 +9,7 @@
 
 #include "moe/Conversion/Passes.h"
 
+#include "moe/Conversion/MoECommon/Builders.h"
 #include "moe/Conversion/MoECommon/RoutingMath.h"
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 
@@ -32,75 +33,8 @@ using namespace mlir::moe;
 namespace {
 
 //===----------------------------------------------------------------------===//
-// Loop-building helpers
+// Helpers
 //===----------------------------------------------------------------------===//
-
-using BodyFn = function_ref<void(ImplicitLocOpBuilder &, Value)>;
-using IterBodyFn =
-    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
-
-Value constIndex(ImplicitLocOpBuilder &b, int64_t value) {
-  return arith::ConstantIndexOp::create(b, value);
-}
-
-Value dimOf(ImplicitLocOpBuilder &b, Value memref, int64_t index) {
-  return memref::DimOp::create(b, memref, index);
-}
-
-/// for (iv = lb; iv < ub; ++iv) body(iv).
-void emitFor(ImplicitLocOpBuilder &b, Value lb, Value ub, BodyFn body) {
-  scf::ForOp::create(b, lb, ub, constIndex(b, 1), ValueRange{},
-                     [&](OpBuilder &nested, Location loc, Value iv,
-                         ValueRange) {
-                       ImplicitLocOpBuilder ib(loc, nested);
-                       body(ib, iv);
-                       scf::YieldOp::create(ib);
-                     });
-}
-
-void emitFor(ImplicitLocOpBuilder &b, int64_t lb, Value ub, BodyFn body) {
-  emitFor(b, constIndex(b, lb), ub, body);
-}
-
-void emitFor(ImplicitLocOpBuilder &b, int64_t lb, int64_t ub, BodyFn body) {
-  emitFor(b, constIndex(b, lb), constIndex(b, ub), body);
-}
-
-/// A loop carrying `init` through `body`; returns the final values.
-SmallVector<Value> emitForIter(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                               ValueRange init, IterBodyFn body) {
-  auto loop = scf::ForOp::create(
-      b, lb, ub, constIndex(b, 1), init,
-      [&](OpBuilder &nested, Location loc, Value iv, ValueRange args) {
-        ImplicitLocOpBuilder ib(loc, nested);
-        scf::YieldOp::create(ib, body(ib, iv, args));
-      });
-  return SmallVector<Value>(loop.getResults());
-}
-
-SmallVector<Value> emitForIter(ImplicitLocOpBuilder &b, int64_t lb, int64_t ub,
-                               ValueRange init, IterBodyFn body) {
-  return emitForIter(b, constIndex(b, lb), constIndex(b, ub), init, body);
-}
-
-/// if (cond) then().
-void emitIf(ImplicitLocOpBuilder &b, Value cond,
-            function_ref<void(ImplicitLocOpBuilder &)> then) {
-  scf::IfOp::create(b, cond, [&](OpBuilder &nested, Location loc) {
-    ImplicitLocOpBuilder ib(loc, nested);
-    then(ib);
-    scf::YieldOp::create(ib);
-  });
-}
-
-Value load(ImplicitLocOpBuilder &b, Value memref, ValueRange indices) {
-  return memref::LoadOp::create(b, memref, indices);
-}
-
-void store(ImplicitLocOpBuilder &b, Value value, Value memref,
-           ValueRange indices) {
-  memref::StoreOp::create(b, value, memref, indices);
-}
 
 /// A statically shaped stack buffer, created at the start of the enclosing
 /// automatic allocation scope (the function), so that an op inside a loop
@@ -119,15 +53,6 @@ Value createScratch(ImplicitLocOpBuilder &b, MemRefType type) {
     b.setInsertionPoint(&entry, it);
   }
   return memref::AllocaOp::create(b, type);
-}
-
-/// Index `value` (an index) as an integer of `type`, or the reverse.
-Value castIndex(ImplicitLocOpBuilder &b, Type type, Value value) {
-  return arith::IndexCastOp::create(b, type, value);
-}
-
-Type elementTypeOf(Value memref) {
-  return cast<MemRefType>(memref.getType()).getElementType();
 }
 
 /// Fills every element of a rank-1 buffer with `value`.
