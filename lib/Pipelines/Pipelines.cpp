@@ -10,6 +10,9 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <cstdlib>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -63,6 +66,20 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
   addHostToLLVM(pm);
 }
 
+/// The CUDA toolkit that provides ptxas and libdevice: the option, else
+/// $CUDA_HOME or $CUDA_PATH, else /usr/local/cuda when it has ptxas. Empty
+/// leaves the search to MLIR (its configured default, then PATH).
+static std::string findCudaToolkit(StringRef option) {
+  if (!option.empty())
+    return option.str();
+  for (const char *variable : {"CUDA_HOME", "CUDA_PATH"})
+    if (const char *value = std::getenv(variable); value && *value)
+      return value;
+  if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas"))
+    return "/usr/local/cuda";
+  return "";
+}
+
 void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
                                          const LowerToNVVMOptions &options) {
   if (options.fuseRouting)
@@ -82,13 +99,15 @@ void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
   addPipeline(pm, "gpu.module(convert-gpu-to-nvvm,canonicalize,cse,"
                   "reconcile-unrealized-casts)");
 
-  // Host: launches become runtime calls (the mgpu* ABI), then LLVM.
-  addPipeline(pm, "gpu-to-llvm");
+  // Host: copies and launches go on a stream (gpu-async-region), become
+  // runtime calls (the mgpu* ABI), then LLVM.
+  addPipeline(pm, "func.func(gpu-async-region),gpu-to-llvm");
   addHostToLLVM(pm);
 
   // The kernels become a gpu.binary (ptxas runs here for cubins).
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;
+  binary.toolkitPath = findCudaToolkit(options.toolkit);
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 

@@ -33,6 +33,11 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       llvm::cl::desc("GPU binary format: bin (cubin), isa (PTX), fatbin, "
                      "offloading (LLVM bitcode)"),
       llvm::cl::init("bin")};
+  PassOptions::Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit root (ptxas, libdevice); default: "
+                     "$CUDA_HOME, $CUDA_PATH, then /usr/local/cuda"),
+      llvm::cl::init("")};
   PassOptions::Option<unsigned> optLevel{
       *this, "opt-level", llvm::cl::desc("NVPTX optimisation level"),
       llvm::cl::init(3)};

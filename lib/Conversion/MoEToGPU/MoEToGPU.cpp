@@ -560,8 +560,6 @@ struct TopKKernel : KernelPattern<BufferTopKOp> {
   FailureOr<Value> lower(BufferTopKOp op,
                          ImplicitLocOpBuilder &b) const override {
     SelectionConfig config = op.getSelectionConfig();
-    if (failed(checkWarpSelection(op, config)))
-      return failure();
     emitWarpPerToken(
         b, dimOf(b, op.getScores(), 0), warpsPerBlock, {},
         [&](ImplicitLocOpBuilder &b, const KernelContext &, Value t, Value real,
@@ -590,8 +588,6 @@ struct RouteKernel : KernelPattern<BufferRouteOp> {
   FailureOr<Value> lower(BufferRouteOp op,
                          ImplicitLocOpBuilder &b) const override {
     SelectionConfig config = op.getSelectionConfig();
-    if (failed(checkWarpSelection(op, config)))
-      return failure();
     Type countType = elementTypeOf(op.getCounts());
     emitDeviceFill(b, op.getCounts(),
                    cast<TypedAttr>(b.getZeroAttr(countType)));
@@ -1160,6 +1156,22 @@ struct ConvertMoEToGPUPass
   using Base::Base;
 
   void runOnOperation() override {
+    // Shapes beyond what the kernels support are diagnosed before anything
+    // is rewritten.
+    WalkResult supported = getOperation()->walk([](Operation *op) {
+      SelectionConfig config;
+      if (auto topk = dyn_cast<BufferTopKOp>(op))
+        config = topk.getSelectionConfig();
+      else if (auto route = dyn_cast<BufferRouteOp>(op))
+        config = route.getSelectionConfig();
+      else
+        return WalkResult::advance();
+      return failed(checkWarpSelection(op, config)) ? WalkResult::interrupt()
+                                                    : WalkResult::advance();
+    });
+    if (supported.wasInterrupted())
+      return signalPassFailure();
+
     if (hostCopies) {
       SmallVector<Operation *> ops;
       getOperation()->walk([&](Operation *op) {

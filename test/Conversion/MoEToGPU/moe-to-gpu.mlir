@@ -1,0 +1,140 @@
+// RUN: moe-opt %s -convert-moe-to-gpu -canonicalize -cse -split-input-file | FileCheck %s
+// RUN: moe-opt %s -convert-moe-to-gpu="host-copies=0" -canonicalize -cse -split-input-file | FileCheck %s --check-prefix=DEVICE
+
+// route: device copies of the buffers, counts zeroed by a fill kernel, then a
+// warp per token (128 threads = 4 tokens per block) with a workgroup
+// histogram, warp-wide arg-max rounds over xor shuffles, and global atomics.
+// CHECK-LABEL: func.func @route(
+// CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x64xbf16>, %{{.*}}: memref<64xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>, %[[C:[a-z0-9]+]]: memref<64xi32>)
+// CHECK: %[[DX:.*]] = gpu.alloc (%{{.*}}) : memref<?x64xbf16>
+// CHECK: gpu.memcpy %[[DX]], %[[X]]
+// CHECK: %[[DW:.*]] = gpu.alloc (%{{.*}}) : memref<?x2xf32>
+// CHECK-NOT: gpu.memcpy %[[DW]]
+// CHECK: %[[DC:.*]] = gpu.alloc () : memref<64xi32>
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256,
+// CHECK: memref.store %c0_i32, %[[DC]]
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>)
+// CHECK: memref.store %c0_i32, %[[HIST]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[DX]]
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: math.exp
+// CHECK: gpu.shuffle xor %{{.*}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle xor %{{.*}}, %c16_i32, %c32_i32 : i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c8_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle xor %{{.*}}, %c4_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// CHECK: memref.atomic_rmw addi %c1_i32, %[[HIST]]
+// CHECK: gpu.barrier
+// CHECK: memref.atomic_rmw addi %{{.*}}, %[[DC]]
+// CHECK: gpu.terminator
+// CHECK: gpu.memcpy %[[W]], %[[DW]]
+// CHECK: gpu.memcpy %[[C]], %[[DC]]
+// CHECK: gpu.dealloc %[[DX]]
+// DEVICE-LABEL: func.func @route(
+// DEVICE-NOT: gpu.alloc
+// DEVICE-NOT: gpu.memcpy
+// DEVICE: gpu.launch
+func.func @route(%x: memref<?x64xbf16>, %b: memref<64xf32>, %w: memref<?x2xf32>,
+    %i: memref<?x2xi32>, %c: memref<64xi32>) {
+  moe.buffer.route sigmoid ins(%x : memref<?x64xbf16>) bias(%b : memref<64xf32>)
+      outs(%w, %i, %c : memref<?x2xf32>, memref<?x2xi32>, memref<64xi32>)
+      {k = 2, num_groups = 4, topk_groups = 2, normalize}
+  return
+}
+
+// -----
+
+// An empty token range launches nothing.
+// CHECK-LABEL: func.func @topk_empty_guard(
+// CHECK: %[[T:.*]] = memref.dim
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivui %[[T]], %c4
+// CHECK: %[[ANY:.*]] = arith.cmpi ugt, %[[BLOCKS]], %c0
+// CHECK: scf.if %[[ANY]] {
+// CHECK-NEXT: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]],
+func.func @topk_empty_guard(%s: memref<?x96xf32>, %w: memref<?x3xf32>, %i: memref<?x3xi64>) {
+  moe.buffer.topk ins(%s : memref<?x96xf32>) outs(%w, %i : memref<?x3xf32>, memref<?x3xi64>) {k = 3}
+  return
+}
+
+// -----
+
+// load: a workgroup histogram per block; masked tokens and indices outside
+// [0, E) are skipped.
+// CHECK-LABEL: func.func @load(
+// CHECK: gpu.launch {{.*}} workgroup(%[[HIST:.*]] : memref<16xi64, #gpu.address_space<workgroup>>)
+// CHECK: gpu.barrier
+// CHECK: scf.if
+// CHECK: arith.cmpi sge
+// CHECK: arith.cmpi slt
+// CHECK: memref.atomic_rmw addi %c1_i64, %[[HIST]]
+// CHECK: gpu.barrier
+// CHECK: memref.atomic_rmw addi
+func.func @load(%i: memref<?x2xi32>, %m: memref<?xi1>, %c: memref<16xi64>) {
+  moe.buffer.load ins(%i : memref<?x2xi32>) mask(%m : memref<?xi1>)
+      outs(%c : memref<16xi64>) {num_experts = 16}
+  return
+}
+
+// -----
+
+// update_bias: a block per row; the integer sum and the delta mean are block
+// tree reductions in workgroup memory.
+// CHECK-LABEL: func.func @update_bias(
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}}) threads({{.*}}) in ({{.*}} = %c256, {{.*}}) workgroup(%[[ISUM:.*]] : memref<256xi64, #gpu.address_space<workgroup>>, %[[FSUM:.*]] : memref<256xf32, #gpu.address_space<workgroup>>)
+// CHECK: memref.store %{{.*}}, %[[ISUM]]
+// CHECK: gpu.barrier
+// CHECK: arith.cmpi ult, %{{.*}}, %c128
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.*}}, %[[FSUM]]
+// CHECK: arith.subf
+// CHECK: arith.addf
+func.func @update_bias(%b: memref<4x64xf32>, %c: memref<4x64xi32>, %o: memref<4x64xf32>) {
+  moe.buffer.update_bias sign ins(%b, %c : memref<4x64xf32>, memref<4x64xi32>)
+      outs(%o : memref<4x64xf32>) {rate = 1.0e-03 : f32, center}
+  return
+}
+
+// -----
+
+// imbalance: one block, the metric copied back to the host.
+// CHECK-LABEL: func.func @imbalance(
+// CHECK: %[[DEV:.*]] = gpu.alloc () : memref<1xf32>
+// CHECK: gpu.launch
+// CHECK: %[[HOST:.*]] = memref.alloca() : memref<1xf32>
+// CHECK: gpu.memcpy %[[HOST]], %[[DEV]]
+// CHECK: %[[V:.*]] = memref.load %[[HOST]]
+// CHECK: return %[[V]]
+func.func @imbalance(%c: memref<64xi32>) -> f32 {
+  %v = moe.buffer.imbalance ins(%c : memref<64xi32>) -> f32
+  return %v : f32
+}
+
+// -----
+
+// dispatch: count, scan (one thread), fill, then each expert's thread fills
+// its rows in ascending (t, j).
+// CHECK-LABEL: func.func @dispatch(
+// CHECK-COUNT-5: gpu.launch
+// CHECK-NOT: gpu.launch
+// CHECK: gpu.dealloc
+func.func @dispatch(%i: memref<?x2xi32>, %o: memref<9xi32>, %t: memref<?xi32>, %s: memref<?x2xi32>) {
+  moe.buffer.dispatch ins(%i : memref<?x2xi32>)
+      outs(%o, %t, %s : memref<9xi32>, memref<?xi32>, memref<?x2xi32>) {num_experts = 8, block = 4}
+  return
+}
+
+// -----
+
+// combine: a block per token, f32 accumulation, one rounding.
+// CHECK-LABEL: func.func @combine(
+// CHECK: gpu.launch
+// CHECK: iter_args(%{{.*}} = %cst) -> (f32)
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+func.func @combine(%y: memref<?x16xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32>, %o: memref<?x16xbf16>) {
+  moe.buffer.combine ins(%y, %w, %s : memref<?x16xbf16>, memref<?x2xf32>, memref<?x2xi32>)
+      outs(%o : memref<?x16xbf16>)
+  return
+}

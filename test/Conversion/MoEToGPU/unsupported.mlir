@@ -1,0 +1,34 @@
+// RUN: moe-opt %s -convert-moe-to-gpu -split-input-file -verify-diagnostics
+
+// Shapes beyond the warp selection fail at compile time, naming the limit.
+
+func.func @too_many_experts(%s: memref<?x2048xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi32>) {
+  // expected-error @+1 {{GPU lowering supports at most 1024 experts (32 per lane of a warp), got 2048}}
+  moe.buffer.topk ins(%s : memref<?x2048xf32>) outs(%w, %i : memref<?x2xf32>, memref<?x2xi32>) {k = 2}
+  return
+}
+
+// -----
+
+func.func @k_too_large(%x: memref<?x64xf32>, %w: memref<?x33xf32>, %i: memref<?x33xi32>, %c: memref<64xi32>) {
+  // expected-error @+1 {{GPU lowering supports k <= 32, got 33}}
+  moe.buffer.route sigmoid ins(%x : memref<?x64xf32>)
+      outs(%w, %i, %c : memref<?x33xf32>, memref<?x33xi32>, memref<64xi32>) {k = 33}
+  return
+}
+
+// -----
+
+func.func @too_many_groups(%s: memref<?x128xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi32>) {
+  // expected-error @+1 {{GPU lowering supports at most 64 expert groups, got 128}}
+  moe.buffer.topk ins(%s : memref<?x128xf32>) outs(%w, %i : memref<?x2xf32>, memref<?x2xi32>) {k = 2, num_groups = 128, topk_groups = 4}
+  return
+}
+
+// -----
+
+func.func @strided(%x: memref<?x64xf32, strided<[128, 1]>>, %s: memref<?x64xf32>) {
+  // expected-error @+1 {{GPU lowering with host copies expects identity-layout buffers, got 'memref<?x64xf32, strided<[128, 1]>>'}}
+  moe.buffer.score sigmoid ins(%x : memref<?x64xf32, strided<[128, 1]>>) outs(%s : memref<?x64xf32>)
+  return
+}
