@@ -38,10 +38,12 @@ static void addBufferization(OpPassManager &pm) {
                   "canonicalize,cse,buffer-deallocation-pipeline");
 }
 
-/// Structured host code to what the LLVM conversions expect: loops, plain
-/// memref descriptors, control flow.
+/// Structured host code to what the LLVM conversions expect: loops, the
+/// clones that deallocation adds as copies, plain memref descriptors,
+/// control flow.
 static void addHostPreparation(OpPassManager &pm) {
   addPipeline(pm, "func.func(convert-linalg-to-loops),"
+                  "convert-bufferization-to-memref,"
                   "expand-strided-metadata,lower-affine,convert-scf-to-cf");
 }
 

@@ -1,19 +1,25 @@
 // Every example program compiles to sm_90 cubins through ptxas, and to PTX.
 // REQUIRES: ptxas
-// RUN: moe-opt %moe_src_root/examples/deepseek_v3_router.mlir --moe-lower-to-nvvm | FileCheck %s --check-prefix=BIN
-// RUN: moe-opt %moe_src_root/examples/deepseek_v3_router.mlir --moe-lower-to-nvvm="format=isa" | FileCheck %s --check-prefix=PTX
-// RUN: moe-opt %moe_src_root/examples/loss_free_balance.mlir --moe-lower-to-nvvm | FileCheck %s --check-prefix=BIN
-// RUN: moe-opt %s --moe-lower-to-nvvm="chip=sm_80 features=+ptx70" | FileCheck %s --check-prefix=SM80
+// RUN: moe-opt %moe_src_root/examples/deepseek_v3_router.mlir --moe-lower-to-nvvm | FileCheck %s --dump-input=never --check-prefix=BIN
+// RUN: moe-opt %moe_src_root/examples/deepseek_v3_router.mlir --moe-lower-to-nvvm="format=isa" | FileCheck %s --dump-input=never --check-prefix=PTX
+// RUN: moe-opt %moe_src_root/examples/loss_free_balance.mlir --moe-lower-to-nvvm | FileCheck %s --dump-input=never --check-prefix=BIN
+// RUN: moe-opt %s --moe-lower-to-nvvm="chip=sm_80 features=+ptx70" | FileCheck %s --dump-input=never --check-prefix=SM80
+// RUN: moe-opt %s --moe-lower-to-nvvm | mlir-translate --mlir-to-llvmir | FileCheck %s --dump-input=never --check-prefix=LLVMIR
 
-// No moe op is left; the host calls the runtime; each kernel is an ELF cubin.
+// No moe op is left; the host calls the runtime for buffers and streams and
+// launches the kernels; each kernel is an ELF cubin.
 // BIN-NOT: moe.
-// BIN: llvm.call @mgpuLaunchKernel
-// BIN: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, bin = "\7FELF
+// BIN: llvm.call @mgpuStreamCreate
+// BIN: llvm.call @mgpuMemAlloc
+// BIN: llvm.call @mgpuMemcpy
+// BIN: gpu.launch_func
+// BIN: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}bin = "\7FELF
 // BIN-NOT: moe.
-// PTX: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, assembly = "
+// PTX: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}assembly = "
 // PTX-SAME: .target sm_90
-// PTX-SAME: shfl.sync.bfly.b32
-// SM80: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">, bin = "\7FELF
+// The selection kernel's warp arg-max is butterfly shuffles.
+// PTX: gpu.binary {{.*}}shfl.sync.bfly.b32
+// SM80: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">, {{.*}}bin = "\7FELF
 
 func.func @all_ops(%x: tensor<?x160xf16>, %b: tensor<160xf32>, %rows: tensor<?x32xbf16>)
     -> (tensor<?x32xbf16>, tensor<160xf32>, f32) {
@@ -30,3 +36,11 @@ func.func @all_ops(%x: tensor<?x160xf16>, %b: tensor<160xf32>, %rows: tensor<?x3
   %y = moe.combine %xg, %wn, %sl : tensor<?x32xbf16>, tensor<?x6xf32>, tensor<?x6xi32> -> tensor<?x32xbf16>
   return %y, %b2, %v : tensor<?x32xbf16>, tensor<160xf32>, f32
 }
+
+// Translated to LLVM IR, the binaries load in a global constructor and the
+// launches call the runtime.
+// LLVMIR-DAG: @llvm.global_ctors = {{.*}}@all_ops_kernel_load
+// LLVMIR-DAG: call ptr @mgpuModuleGetFunction(
+// LLVMIR-DAG: call void @mgpuLaunchKernel(
+// LLVMIR-DAG: define internal void @all_ops_kernel_load()
+// LLVMIR-DAG: call ptr @mgpuModuleLoad(

@@ -1280,6 +1280,22 @@ def moe_layer_bf16_dynamic():
     return k
 
 
+@case
+def single_token_dynamic():
+    k = Kernel("single_token_dynamic",
+               "T = 1 (dynamic): route (E = 16, 4 groups keep 2, top-2, normalize) -> dispatch "
+               "(block 4) -> permute -> combine (f32 H = 8)")
+    rng = rng_for(40)
+    x = k.arg("x", _logits(rng, 1, 16), "f32", dyn=True)
+    b = k.arg("b", rng.normal(0, 0.1, 16), "f32")
+    h = k.arg("h", rng.normal(0, 1, (1, 8)), "f32", dyn=True)
+    w, i, c = k.route("sigmoid", x, b, 2, num_groups=4, topk_groups=2, normalize=True)
+    off, tok, slot = k.dispatch(i, 16, block=4)
+    y = k.combine(k.permute(h, tok), w, slot)
+    k.ret(w, i, c, off, tok, slot, y, k.imbalance(c))
+    return k
+
+
 def build(name):
     """Builds case `name` (a Kernel holding program and expected values)."""
     if name not in CASES:
@@ -1320,23 +1336,24 @@ def tolerance(elem):
 def compare(kernel, text, max_lines=20):
     """Compares printed output with the reference. Returns (ok, report lines)."""
     blocks = parse_memref_prints(text)
-    report, mismatches = [], 0
+    report, mismatches, shown = [], 0, 0
     outs = kernel.results
     if len(blocks) != len(outs):
-        report.append("ERROR: %d printed memrefs, expected %d" % (len(blocks), len(outs)))
+        report.append("ERROR: %d printed memrefs, expected %d (one per result: %s)"
+                      % (len(blocks), len(outs), ", ".join(r.type() for r in outs)))
         return False, report
     for n, (r, (sizes, toks)) in enumerate(zip(outs, blocks)):
         label = "output %d (%s %s)" % (n, r.name, r.type())
         exp_shape = [1] if r.scalar else list(r.shape)
         if sizes != exp_shape:
             report.append("ERROR: %s: printed sizes %s, expected %s" % (label, sizes, exp_shape))
-            mismatches += 1
+            mismatches, shown = mismatches + 1, shown + 1
             continue
         expected = np.asarray(r.value).reshape(-1)
         if len(toks) != expected.size:
             report.append("ERROR: %s: %d numbers printed, expected %d"
                           % (label, len(toks), expected.size))
-            mismatches += 1
+            mismatches, shown = mismatches + 1, shown + 1
             continue
         bad = []
         if r.elem in INT_ELEMS:
@@ -1362,11 +1379,13 @@ def compare(kernel, text, max_lines=20):
         mismatches += len(bad)
         report.append("FAIL  %s: %d mismatches" % (label, len(bad)))
         for p, g, e in bad:
-            if sum(1 for ln in report if ln.startswith("  ")) >= max_lines:
+            if shown >= max_lines:
                 break
-            pos = np.unravel_index(p, exp_shape)
-            report.append("  %s%s: got %s, expected %s"
-                          % (r.name, list(int(q) for q in pos), g, e))
+            shown += 1
+            pos = [int(q) for q in np.unravel_index(p, exp_shape)]
+            report.append("  %s%s: got %s, expected %s" % (r.name, pos, g, e))
+    if mismatches > shown:
+        report.append("  ... %d more mismatches not shown" % (mismatches - shown))
     return mismatches == 0, report
 
 
@@ -1575,4 +1594,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:  # e.g. `moe_ref.py check ... | head -1`
+        sys.stderr.close()
+        sys.exit(1)
