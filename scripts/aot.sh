@@ -1,0 +1,50 @@
+# Ahead-of-time compilation of lowered moe programs into executables
+# (sourced by scripts/gpu-bundle and scripts/asan-check after setup.sh).
+#
+# moe_aot_compile IN.mlir OUT [PIPELINE [asan]]
+#   Lowers IN with moe-opt (PIPELINE, default --moe-lower-to-cpu), translates
+#   to LLVM IR, compiles with llc and links OUT against build/lib's
+#   moe_runner_utils (printing) and moe_cuda_runtime (mgpu*), with an rpath of
+#   $ORIGIN/../lib so that a bundle directory is relocatable. MLIR's `void
+#   main()` is renamed and called from a C main that returns 0, so the exit
+#   status means something. With `asan`, every function is instrumented by
+#   LLVM's AddressSanitizer pass and linked with the ASan runtime.
+
+MOE_TRIPLE=x86_64-pc-linux-gnu
+
+moe_aot_entry_object() {
+  local obj=$MOE_BUILD/aot/entry.o
+  if [ ! -f "$obj" ]; then
+    mkdir -p "$MOE_BUILD/aot"
+    printf 'void moe_program_main(void);\nint main(void) { moe_program_main(); return 0; }\n' |
+      gcc -x c -c -O2 -o "$obj" -
+  fi
+  echo "$obj"
+}
+
+moe_aot_compile() {
+  local in=$1 out=$2 pipeline=${3:---moe-lower-to-cpu} mode=${4:-}
+  local tmp
+  tmp=$(mktemp -d)
+  "$MOE_BUILD/bin/moe-opt" "$in" "$pipeline" -o "$tmp/lowered.mlir"
+  mlir-translate --mlir-to-llvmir "$tmp/lowered.mlir" -o "$tmp/prog.ll"
+  local llc_input=$tmp/prog.ll link_flags=()
+  if [ "$mode" = asan ]; then
+    # The ASan pass instruments only functions marked sanitize_address.
+    sed -E 's/^(define .*\)) (#[0-9]+ )?\{$/\1 \2sanitize_address {/' \
+      "$tmp/prog.ll" > "$tmp/marked.ll"
+    opt -mtriple=$MOE_TRIPLE -passes=asan "$tmp/marked.ll" -o "$tmp/asan.bc"
+    llc_input=$tmp/asan.bc
+    link_flags+=(-fsanitize=address)
+  fi
+  llc -O2 -mtriple=$MOE_TRIPLE -filetype=obj -relocation-model=pic \
+    "$llc_input" -o "$tmp/prog.o"
+  objcopy --redefine-sym main=moe_program_main "$tmp/prog.o"
+  local libs=(-lmoe_runner_utils)
+  [ -f "$MOE_BUILD/lib/libmoe_cuda_runtime.so" ] && libs+=(-lmoe_cuda_runtime)
+  mkdir -p "$(dirname "$out")"
+  g++ "${link_flags[@]}" "$tmp/prog.o" "$(moe_aot_entry_object)" -o "$out" \
+    -L"$MOE_BUILD/lib" -Wl,--as-needed "${libs[@]}" -lm \
+    -Wl,-rpath,'$ORIGIN/../lib' -Wl,-rpath,"$MOE_BUILD/lib"
+  rm -rf "$tmp"
+}
