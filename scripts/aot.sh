@@ -7,7 +7,8 @@
 #   moe_runner_utils (printing) and moe_cuda_runtime (mgpu*), with an rpath of
 #   $ORIGIN/../lib so that a bundle directory is relocatable. MLIR's `void
 #   main()` is renamed and called from a C main that returns 0, so the exit
-#   status means something. With `asan`, every function is instrumented by
+#   status means something. libcuda.so.1 exists only on a GPU machine, hence
+#   --allow-shlib-undefined. With `asan`, every function is instrumented by
 #   LLVM's AddressSanitizer pass and linked with the ASan runtime.
 
 MOE_TRIPLE=x86_64-pc-linux-gnu
@@ -45,6 +46,7 @@ moe_aot_compile() {
   mkdir -p "$(dirname "$out")"
   g++ "${link_flags[@]}" "$tmp/prog.o" "$(moe_aot_entry_object)" -o "$out" \
     -L"$MOE_BUILD/lib" -Wl,--as-needed "${libs[@]}" -lm \
+    -Wl,--allow-shlib-undefined \
     -Wl,-rpath,'$ORIGIN/../lib' -Wl,-rpath,"$MOE_BUILD/lib"
   rm -rf "$tmp"
 }
