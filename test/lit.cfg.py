@@ -3,6 +3,7 @@
 
 import ctypes
 import os
+import shlex
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -17,14 +18,29 @@ config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "Inputs", "ref"]
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["moe-opt", "mlir-opt", "mlir-runner", "mlir-translate", "llc"],
+    ["moe-opt", "moe-capi-test", "mlir-opt", "mlir-runner", "mlir-translate",
+     "llc"],
     [config.moe_tools_dir, config.llvm_tools_dir],
 )
 
 config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
 config.substitutions.append(("%moe_lib_dir", config.moe_lib_dir))
 config.substitutions.append(("%moe_src_root", config.moe_src_root))
+config.substitutions.append(("%moe_obj_root", config.moe_obj_root))
 config.substitutions.append(("%python", config.python_executable))
+# The mlir-opt plugin (test/Plugin).
+config.substitutions.append(("%moe_plugin", config.moe_plugin))
+# test/Embedding configures and builds a consumer project with the tools of
+# this build, in the configuration of the LLVM packages (NDEBUG).
+config.substitutions.append(("%moe_cmake_command", config.cmake_command))
+config.substitutions.append(
+    ("%moe_cmake_flags",
+     " ".join(shlex.quote(arg) for arg in
+              ["-G", config.cmake_generator,
+               "-DCMAKE_MAKE_PROGRAM=" + config.cmake_make_program,
+               "-DCMAKE_C_COMPILER=" + config.c_compiler,
+               "-DCMAKE_CXX_COMPILER=" + config.cxx_compiler,
+               "-DCMAKE_BUILD_TYPE=Release"])))
 config.substitutions.append(
     ("%moe_ref", "%s %s" % (config.python_executable,
                            os.path.join(config.moe_src_root, "test",
