@@ -105,9 +105,16 @@ void emitGridStride(ImplicitLocOpBuilder &b, const KernelContext &ctx,
   emitFor(b, first, ub, body, stride);
 }
 
-/// Fills a rank-1 device buffer with `value` (one launch).
+/// Fills a rank-1 device buffer with `value`: a driver memset for 16- and
+/// 32-bit elements (no kernel launch), a fill kernel otherwise.
 void emitDeviceFill(ImplicitLocOpBuilder &b, Value memref,
                     TypedAttr valueAttr) {
+  unsigned width = valueAttr.getType().getIntOrFloatBitWidth();
+  if (width == 16 || width == 32) {
+    Value value = arith::ConstantOp::create(b, valueAttr);
+    gpu::MemsetOp::create(b, Type(), ValueRange{}, memref, value);
+    return;
+  }
   Value size = dimOf(b, memref, 0);
   Value numBlocks = arith::MinUIOp::create(b, ceilDiv(b, size, kBlockSize),
                                            constIndex(b, 1024));

@@ -1,8 +1,8 @@
 // RUN: moe-opt %s -convert-moe-to-gpu -canonicalize -cse -split-input-file | FileCheck %s
 // RUN: moe-opt %s -convert-moe-to-gpu="host-copies=0" -canonicalize -cse -split-input-file | FileCheck %s --check-prefix=DEVICE
 
-// route: device copies of the buffers, counts zeroed by a fill kernel, then a
-// warp per token (128 threads = 4 tokens per block) with a workgroup
+// route: device copies of the buffers, counts zeroed by a driver memset (no
+// kernel: routing is one launch), then a warp per token (128 threads = 4 tokens per block) with a workgroup
 // histogram, warp-wide arg-max rounds over xor shuffles, and global atomics.
 // CHECK-LABEL: func.func @route(
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x64xbf16>, %{{.*}}: memref<64xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>, %[[C:[a-z0-9]+]]: memref<64xi32>)
@@ -11,8 +11,8 @@
 // CHECK: %[[DW:.*]] = gpu.alloc (%{{.*}}) : memref<?x2xf32>
 // CHECK-NOT: gpu.memcpy %[[DW]]
 // CHECK: %[[DC:.*]] = gpu.alloc () : memref<64xi32>
-// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256,
-// CHECK: memref.store %c0_i32, %[[DC]]
+// CHECK: gpu.memset %[[DC]], %c0_i32 : memref<64xi32>, i32
+// CHECK-NOT: gpu.launch {{.*}} = %c256,
 // CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>)
 // CHECK: memref.store %c0_i32, %[[HIST]]
 // CHECK: gpu.barrier
@@ -61,8 +61,10 @@ func.func @topk_empty_guard(%s: memref<?x96xf32>, %w: memref<?x3xf32>, %i: memre
 // -----
 
 // load: a workgroup histogram per block; masked tokens and indices outside
-// [0, E) are skipped.
+// [0, E) are skipped. i64 counts are zeroed by a fill kernel.
 // CHECK-LABEL: func.func @load(
+// CHECK: gpu.launch
+// CHECK: memref.store %c0_i64
 // CHECK: gpu.launch {{.*}} workgroup(%[[HIST:.*]] : memref<16xi64, #gpu.address_space<workgroup>>)
 // CHECK: gpu.barrier
 // CHECK: scf.if
@@ -113,10 +115,13 @@ func.func @imbalance(%c: memref<64xi32>) -> f32 {
 
 // -----
 
-// dispatch: count, scan (one thread), fill, then each expert's thread fills
-// its rows in ascending (t, j).
+// dispatch: count, scan (one thread), -1 everywhere (a memset and a kernel
+// for the 2-D slots), then each expert's thread fills its rows in ascending
+// (t, j).
 // CHECK-LABEL: func.func @dispatch(
-// CHECK-COUNT-5: gpu.launch
+// CHECK-COUNT-2: gpu.launch
+// CHECK: gpu.memset %{{.*}}, %c-1_i32 : memref<?xi32>, i32
+// CHECK-COUNT-2: gpu.launch
 // CHECK-NOT: gpu.launch
 // CHECK: gpu.dealloc
 func.func @dispatch(%i: memref<?x2xi32>, %o: memref<9xi32>, %t: memref<?xi32>, %s: memref<?x2xi32>) {

@@ -15,10 +15,9 @@
 // BIN: gpu.launch_func
 // BIN: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}bin = "\7FELF
 // BIN-NOT: moe.
-// PTX: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}assembly = "
-// PTX-SAME: .target sm_90
+// PTX-DAG: #nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}assembly = "{{.*}}.target sm_90
 // The selection kernel's warp arg-max is butterfly shuffles.
-// PTX: gpu.binary {{.*}}shfl.sync.bfly.b32
+// PTX-DAG: shfl.sync.bfly.b32
 // SM80: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">, {{.*}}bin = "\7FELF
 
 func.func @all_ops(%x: tensor<?x160xf16>, %b: tensor<160xf32>, %rows: tensor<?x32xbf16>)
