@@ -2,8 +2,11 @@
 
 #include "moe/Conversion/MoECommon/RoutingMath.h"
 
+#include "moe/Conversion/MoECommon/Builders.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <limits>
 
@@ -98,4 +101,62 @@ Value mlir::moe::emitInRange(ImplicitLocOpBuilder &b, Value value, Value ub) {
       arith::CmpIOp::create(b, arith::CmpIPredicate::sge, wide, zero);
   Value below = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, wide, upper);
   return arith::AndIOp::create(b, nonNegative, below);
+}
+
+Value mlir::moe::emitNormalizedWeight(ImplicitLocOpBuilder &b, Value weight,
+                                      Value sum, Value scale) {
+  Value zero = emitF32(b, 0.0);
+  Value isZero = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
+  Value scaled =
+      arith::DivFOp::create(b, arith::MulFOp::create(b, scale, weight), sum);
+  return arith::SelectOp::create(b, isZero, zero, scaled);
+}
+
+Value mlir::moe::emitBiasDelta(ImplicitLocOpBuilder &b, UpdateRule rule,
+                               Value rate, Value mean, Value load) {
+  Value err = arith::SubFOp::create(b, mean, emitToF32(b, load));
+  Value step = rule == UpdateRule::sign ? emitSign(b, err) : err;
+  return arith::MulFOp::create(b, rate, step);
+}
+
+Value mlir::moe::emitMaxVio(ImplicitLocOpBuilder &b, Value sum, Value max,
+                            int64_t numExperts) {
+  Value zero = emitF32(b, 0.0);
+  Value mean =
+      arith::DivFOp::create(b, sum, emitF32(b, static_cast<double>(numExperts)));
+  Value vio =
+      arith::DivFOp::create(b, arith::SubFOp::create(b, max, mean), mean);
+  Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
+  return arith::SelectOp::create(b, empty, zero, vio);
+}
+
+Value mlir::moe::emitCombineElement(ImplicitLocOpBuilder &b, Value expertOut,
+                                    Value weights, Value slots, Value t,
+                                    Value h) {
+  Value rows = dimOf(b, expertOut, 0);
+  Value k = dimOf(b, weights, 1);
+  Value acc = emitForIter(
+      b, constIndex(b, 0), k, ValueRange{emitF32(b, 0.0)},
+      [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
+        Value slot = load(b, slots, {t, j});
+        auto term = scf::IfOp::create(
+            b, emitInRange(b, slot, rows),
+            [&](OpBuilder &nested, Location loc) {
+              ImplicitLocOpBuilder ib(loc, nested);
+              Value p = castIndex(ib, ib.getIndexType(), slot);
+              Value y = emitToF32(ib, load(ib, expertOut, {p, h}));
+              Value w = load(ib, weights, {t, j});
+              scf::YieldOp::create(
+                  ib, ValueRange{arith::AddFOp::create(
+                          ib, acc[0], arith::MulFOp::create(ib, w, y))});
+            },
+            [&](OpBuilder &nested, Location loc) {
+              scf::YieldOp::create(nested, loc, acc);
+            });
+        return SmallVector<Value>(term.getResults());
+      })[0];
+  Type elementType = elementTypeOf(expertOut);
+  if (!elementType.isF32())
+    acc = arith::TruncFOp::create(b, elementType, acc);
+  return acc;
 }

@@ -367,8 +367,13 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
           arith::ConstantIntOp::create(b, b.getI64Type(), g));
       keptMask = arith::OrIOp::create(b, keptMask, bit);
     }
+    // Slots past E may compute a group index of 64 or more: clamp the shift
+    // (a shift by the bit width is poison, which `and` with the slot's
+    // false range bit would not cancel).
+    Value maxShift = arith::ConstantIntOp::create(b, b.getI32Type(), 63);
     for (size_t s = 0; s < numSlots; ++s) {
-      Value shift = arith::ExtUIOp::create(b, b.getI64Type(), group[s]);
+      Value shift = arith::ExtUIOp::create(
+          b, b.getI64Type(), arith::MinUIOp::create(b, group[s], maxShift));
       Value bit = arith::AndIOp::create(
           b, arith::ShRUIOp::create(b, keptMask, shift),
           arith::ConstantIntOp::create(b, b.getI64Type(), 1));
@@ -480,15 +485,10 @@ void emitStoreWarpWinners(ImplicitLocOpBuilder &b, ArrayRef<Candidate> winners,
                             constIndex(b, 0)));
   emitIf(b, leader, [&](ImplicitLocOpBuilder &b) {
     Type indexType = elementTypeOf(indices);
-    Value isZero =
-        arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
     for (auto [j, w] : llvm::enumerate(winners)) {
       Value weight = w.payload;
       if (normalize)
-        weight = arith::SelectOp::create(
-            b, isZero, zero,
-            arith::DivFOp::create(
-                b, arith::MulFOp::create(b, scaleValue, weight), sum));
+        weight = emitNormalizedWeight(b, weight, sum, scaleValue);
       else if (!scale.isExactlyValue(1.0))
         weight = arith::MulFOp::create(b, scaleValue, weight);
       Value jIndex = constIndex(b, j);
@@ -649,14 +649,10 @@ struct NormalizeKernel : KernelPattern<BufferNormalizeOp> {
               return SmallVector<Value>{arith::AddFOp::create(
                   b, acc[0], load(b, op.getWeights(), {t, j}))};
             })[0];
-        Value isZero =
-            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
         emitFor(b, constIndex(b, 0), k, [&](ImplicitLocOpBuilder &b, Value j) {
           Value w = load(b, op.getWeights(), {t, j});
-          Value scaled = arith::DivFOp::create(
-              b, arith::MulFOp::create(b, scale, w), sum);
-          store(b, arith::SelectOp::create(b, isZero, zero, scaled),
-                op.getOutput(), {t, j});
+          store(b, emitNormalizedWeight(b, w, sum, scale), op.getOutput(),
+                {t, j});
         });
       });
     });
@@ -787,11 +783,8 @@ struct UpdateBiasKernel : KernelPattern<BufferUpdateBiasOp> {
           Value mean = arith::DivFOp::create(b, sum, numExpertsF);
           Value rate = emitF32(b, op.getRate().convertToFloat());
           auto deltaOf = [&](ImplicitLocOpBuilder &b, Value e) -> Value {
-            Value c = emitToF32(b, load(b, op.getLoad(), at(e)));
-            Value err = arith::SubFOp::create(b, mean, c);
-            Value step =
-                op.getRule() == UpdateRule::sign ? emitSign(b, err) : err;
-            return arith::MulFOp::create(b, rate, step);
+            return emitBiasDelta(b, op.getRule(), rate, mean,
+                                 load(b, op.getLoad(), at(e)));
           };
           Value meanDelta;
           if (op.getCenter()) {
@@ -843,14 +836,7 @@ struct ImbalanceKernel : KernelPattern<BufferImbalanceOp> {
           auto [sum, max] =
               emitBlockLoadSumMax(b, ctx, op.getLoad(), {}, numExperts,
                                   ctx.workgroup[0], ctx.workgroup[1]);
-          Value zero = emitF32(b, 0.0);
-          Value mean = arith::DivFOp::create(
-              b, sum, emitF32(b, static_cast<double>(numExperts)));
-          Value vio = arith::DivFOp::create(
-              b, arith::SubFOp::create(b, max, mean), mean);
-          Value empty =
-              arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
-          Value result = arith::SelectOp::create(b, empty, zero, vio);
+          Value result = emitMaxVio(b, sum, max, numExperts);
           Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                               ctx.threadId, constIndex(b, 0));
           emitIf(b, first, [&](ImplicitLocOpBuilder &b) {
@@ -1062,11 +1048,7 @@ struct CombineKernel : KernelPattern<BufferCombineOp> {
   using KernelPattern::KernelPattern;
   FailureOr<Value> lower(BufferCombineOp op,
                          ImplicitLocOpBuilder &b) const override {
-    Value expertOut = op.getExpertOut(), output = op.getOutput();
-    Value rows = dimOf(b, expertOut, 0);
-    Value width = dimOf(b, expertOut, 1);
-    Value k = dimOf(b, op.getWeights(), 1);
-    Type elementType = elementTypeOf(output);
+    Value width = dimOf(b, op.getExpertOut(), 1);
     // A block per token; its threads sum the token's columns in f32.
     emitLaunch(b, dimOf(b, op.getWeights(), 0), kBlockSize, {},
                [&](ImplicitLocOpBuilder &b, const KernelContext &ctx) {
@@ -1074,29 +1056,10 @@ struct CombineKernel : KernelPattern<BufferCombineOp> {
       emitFor(
           b, ctx.threadId, width,
           [&](ImplicitLocOpBuilder &b, Value h) {
-            Value acc = emitForIter(
-                b, constIndex(b, 0), k, ValueRange{emitF32(b, 0.0)},
-                [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
-                  Value slot = load(b, op.getSlots(), {t, j});
-                  auto term = scf::IfOp::create(
-                      b, emitInRange(b, slot, rows),
-                      [&](OpBuilder &nested, Location loc) {
-                        ImplicitLocOpBuilder ib(loc, nested);
-                        Value p = castIndex(ib, ib.getIndexType(), slot);
-                        Value y = emitToF32(ib, load(ib, expertOut, {p, h}));
-                        Value w = load(ib, op.getWeights(), {t, j});
-                        scf::YieldOp::create(
-                            ib, ValueRange{arith::AddFOp::create(
-                                    ib, acc[0], arith::MulFOp::create(ib, w, y))});
-                      },
-                      [&](OpBuilder &nested, Location loc) {
-                        scf::YieldOp::create(nested, loc, acc);
-                      });
-                  return SmallVector<Value>(term.getResults());
-                })[0];
-            if (!elementType.isF32())
-              acc = arith::TruncFOp::create(b, elementType, acc);
-            store(b, acc, output, {t, h});
+            store(b,
+                  emitCombineElement(b, op.getExpertOut(), op.getWeights(),
+                                     op.getSlots(), t, h),
+                  op.getOutput(), {t, h});
           },
           ctx.blockSize);
     });

@@ -301,11 +301,7 @@ void emitStoreWinners(ImplicitLocOpBuilder &b, const BestK &best, Value t,
   emitFor(b, 0, best.k, [&](ImplicitLocOpBuilder &b, Value j) {
     Value w = load(b, best.payloads, j);
     if (normalize) {
-      Value isZero =
-          arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
-      Value scaled = arith::DivFOp::create(
-          b, arith::MulFOp::create(b, scaleValue, w), sum);
-      w = arith::SelectOp::create(b, isZero, zero, scaled);
+      w = emitNormalizedWeight(b, w, sum, scaleValue);
     } else if (!scale.isExactlyValue(1.0)) {
       w = arith::MulFOp::create(b, scaleValue, w);
     }
@@ -420,13 +416,9 @@ struct NormalizeLowering : LoweringPattern<BufferNormalizeOp> {
                     return SmallVector<Value>{arith::AddFOp::create(
                         b, args[0], load(b, op.getWeights(), {t, j}))};
                   })[0];
-              Value isZero =
-                  arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
               emitFor(b, 0, numCols, [&](ImplicitLocOpBuilder &b, Value j) {
                 Value w = load(b, op.getWeights(), {t, j});
-                Value scaled = arith::DivFOp::create(
-                    b, arith::MulFOp::create(b, scale, w), sum);
-                store(b, arith::SelectOp::create(b, isZero, zero, scaled),
+                store(b, emitNormalizedWeight(b, w, sum, scale),
                       op.getOutput(), {t, j});
               });
             });
@@ -509,10 +501,8 @@ struct UpdateBiasLowering : LoweringPattern<BufferUpdateBiasOp> {
       Value sum = emitLoadSumMax(b, op.getLoad(), prefix, numExperts).first;
       Value mean = arith::DivFOp::create(b, sum, numExpertsF);
       auto deltaOf = [&](ImplicitLocOpBuilder &b, Value e) -> Value {
-        Value c = emitToF32(b, load(b, op.getLoad(), at(e)));
-        Value err = arith::SubFOp::create(b, mean, c);
-        Value step = op.getRule() == UpdateRule::sign ? emitSign(b, err) : err;
-        return arith::MulFOp::create(b, rate, step);
+        return emitBiasDelta(b, op.getRule(), rate, mean,
+                             load(b, op.getLoad(), at(e)));
       };
       Value meanDelta;
       if (op.getCenter()) {
@@ -546,13 +536,7 @@ struct ImbalanceLowering : LoweringPattern<BufferImbalanceOp> {
   Value lower(BufferImbalanceOp op, ImplicitLocOpBuilder &b) const override {
     int64_t numExperts = op.getLoad().getType().getDimSize(0);
     auto [sum, max] = emitLoadSumMax(b, op.getLoad(), {}, numExperts);
-    Value zero = emitF32(b, 0.0);
-    Value mean = arith::DivFOp::create(
-        b, sum, emitF32(b, static_cast<double>(numExperts)));
-    Value vio = arith::DivFOp::create(b, arith::SubFOp::create(b, max, mean),
-                                      mean);
-    Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
-    return arith::SelectOp::create(b, empty, zero, vio);
+    return emitMaxVio(b, sum, max, numExperts);
   }
 };
 
@@ -702,38 +686,14 @@ struct PermuteLowering : LoweringPattern<BufferPermuteOp> {
 struct CombineLowering : LoweringPattern<BufferCombineOp> {
   using LoweringPattern::LoweringPattern;
   Value lower(BufferCombineOp op, ImplicitLocOpBuilder &b) const override {
-    Value expertOut = op.getExpertOut(), output = op.getOutput();
-    Value rows = dimOf(b, expertOut, 0);
-    Value width = dimOf(b, expertOut, 1);
-    Value k = dimOf(b, op.getWeights(), 1);
-    Type elementType = elementTypeOf(output);
+    Value width = dimOf(b, op.getExpertOut(), 1);
     emitFor(b, 0, numTokens(b, op.getWeights()),
             [&](ImplicitLocOpBuilder &b, Value t) {
               emitFor(b, 0, width, [&](ImplicitLocOpBuilder &b, Value h) {
-                Value acc = emitForIter(
-                    b, constIndex(b, 0), k, ValueRange{emitF32(b, 0.0)},
-                    [&](ImplicitLocOpBuilder &b, Value j, ValueRange args) {
-                      Value slot = load(b, op.getSlots(), {t, j});
-                      auto term = scf::IfOp::create(
-                          b, emitInRange(b, slot, rows),
-                          [&](OpBuilder &nested, Location loc) {
-                            ImplicitLocOpBuilder ib(loc, nested);
-                            Value p = castIndex(ib, ib.getIndexType(), slot);
-                            Value y = emitToF32(ib, load(ib, expertOut, {p, h}));
-                            Value w = load(ib, op.getWeights(), {t, j});
-                            scf::YieldOp::create(
-                                ib, ValueRange{arith::AddFOp::create(
-                                        ib, args[0],
-                                        arith::MulFOp::create(ib, w, y))});
-                          },
-                          [&](OpBuilder &nested, Location loc) {
-                            scf::YieldOp::create(nested, loc, args);
-                          });
-                      return SmallVector<Value>(term.getResults());
-                    })[0];
-                if (!elementType.isF32())
-                  acc = arith::TruncFOp::create(b, elementType, acc);
-                store(b, acc, output, {t, h});
+                store(b,
+                      emitCombineElement(b, op.getExpertOut(), op.getWeights(),
+                                         op.getSlots(), t, h),
+                      op.getOutput(), {t, h});
               });
             });
     return {};

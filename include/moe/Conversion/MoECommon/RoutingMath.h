@@ -48,6 +48,27 @@ Value emitF32(ImplicitLocOpBuilder &b, double value);
 /// signed 64-bit integers; `ub` is an index.
 Value emitInRange(ImplicitLocOpBuilder &b, Value value, Value ub);
 
+/// The weight `scale * w / sum` of a renormalised row; 0 when the row sums
+/// to 0 (moe.normalize, moe.route with `normalize`).
+Value emitNormalizedWeight(ImplicitLocOpBuilder &b, Value weight, Value sum,
+                           Value scale);
+
+/// The bias step of one expert before centring: rate * sign(mean - c) or
+/// rate * (mean - c), with the load value `load` converted to f32.
+Value emitBiasDelta(ImplicitLocOpBuilder &b, UpdateRule rule, Value rate,
+                    Value mean, Value load);
+
+/// MaxVio from a load's f32 sum and max: (max - mean) / mean with
+/// mean = sum / E, and 0 when the sum is 0.
+Value emitMaxVio(ImplicitLocOpBuilder &b, Value sum, Value max,
+                 int64_t numExperts);
+
+/// Element (t, h) of moe.combine: the f32 sum over j of
+/// weights[t, j] * expertOut[slots[t, j], h] for slots in [0, P), rounded to
+/// the element type of the expert outputs.
+Value emitCombineElement(ImplicitLocOpBuilder &b, Value expertOut,
+                         Value weights, Value slots, Value t, Value h);
+
 } // namespace mlir::moe
 
 #endif // MOE_CONVERSION_MOECOMMON_ROUTINGMATH_H
