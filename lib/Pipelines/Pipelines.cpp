@@ -87,7 +87,9 @@ void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
   if (options.fuseRouting)
     pm.addPass(createMoEFuseRouting());
   addBufferization(pm);
-  pm.addPass(createConvertMoEToGPU());
+  ConvertMoEToGPUOptions toGPU;
+  toGPU.hostCopies = options.hostCopies;
+  pm.addPass(createConvertMoEToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   addHostPreparation(pm);
 

@@ -189,7 +189,16 @@ struct Runtime {
   std::vector<CUcontext> contexts;
   /// Device each live module was loaded on.
   std::unordered_map<CUmodule, int> moduleDevices;
+  /// Device of every stream this runtime created.
+  std::unordered_map<CUstream, int> streamDevices;
+  /// Streams given back by mgpuStreamDestroy, for reuse: lowered host code
+  /// creates and destroys a stream around every synchronous launch, and
+  /// stream creation costs as much as a small kernel.
+  std::vector<CUstream> idleStreams;
 };
+
+/// Idle streams kept for reuse; more are destroyed.
+constexpr size_t kMaxIdleStreams = 16;
 
 Runtime &runtime() {
   // Deliberately leaked: global destructors of the lowered program call
@@ -754,20 +763,55 @@ mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
 // Streams and events
 //===----------------------------------------------------------------------===//
 
+/// Returns an idle stream of the default device, or a new one.
 MOE_RT_EXPORT CUstream mgpuStreamCreate() {
-  ScopedContext scoped(__func__);
+  int device = defaultDevice();
+  ScopedContext scoped(__func__, device);
+  Runtime &rt = runtime();
+  {
+    std::lock_guard<std::mutex> lock(rt.mutex);
+    for (auto it = rt.idleStreams.begin(); it != rt.idleStreams.end(); ++it) {
+      if (rt.streamDevices[*it] != device)
+        continue;
+      CUstream stream = *it;
+      rt.idleStreams.erase(it);
+      MOE_DEBUG("mgpuStreamCreate() -> %p (reused)",
+                static_cast<void *>(stream));
+      return stream;
+    }
+  }
   CUstream stream = nullptr;
   MOE_CU(__func__, OnError::Abort, cuStreamCreate, &stream,
          CU_STREAM_NON_BLOCKING);
+  {
+    std::lock_guard<std::mutex> lock(rt.mutex);
+    rt.streamDevices[stream] = device;
+  }
   MOE_DEBUG("mgpuStreamCreate() -> %p", static_cast<void *>(stream));
   return stream;
 }
 
+/// Gives a stream back for reuse (work already queued on it stays ordered
+/// before the next user's); beyond kMaxIdleStreams it is destroyed.
 MOE_RT_EXPORT void mgpuStreamDestroy(CUstream stream) {
   MOE_DEBUG("mgpuStreamDestroy(stream=%p)", static_cast<void *>(stream));
   if (!stream)
     return; // The legacy default stream is never destroyed.
-  ScopedContext scoped(__func__);
+  Runtime &rt = runtime();
+  int device = defaultDevice();
+  {
+    std::lock_guard<std::mutex> lock(rt.mutex);
+    auto known = rt.streamDevices.find(stream);
+    if (known != rt.streamDevices.end()) {
+      device = known->second;
+      if (rt.idleStreams.size() < kMaxIdleStreams) {
+        rt.idleStreams.push_back(stream);
+        return;
+      }
+      rt.streamDevices.erase(known);
+    }
+  }
+  ScopedContext scoped(__func__, device);
   MOE_CU(__func__, OnError::Continue, cuStreamDestroy, stream);
 }
 

@@ -22,6 +22,11 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       *this, "fuse-routing",
       llvm::cl::desc("Run --moe-fuse-routing before lowering"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> hostCopies{
+      *this, "host-copies",
+      llvm::cl::desc("Copy each moe op's buffers to device memory and back "
+                     "(false: the buffers are already device memory)"),
+      llvm::cl::init(true)};
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("Target SM architecture"),
       llvm::cl::init("sm_90")};
