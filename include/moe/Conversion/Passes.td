@@ -8,19 +8,24 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
   let summary = "Lower moe.buffer ops to scf, arith, math and memref loops";
   let description = [{
     Lowers every memref-level `moe.buffer.*` op (as produced by one-shot
-    bufferization of the tensor ops) to sequential loops over tokens. Top-K
-    keeps the K best (key, index) pairs of a token in a small stack buffer
-    and makes one pass over the token's E keys: no sort and no [T, E]
-    temporary. Group-limited selection skips the experts of excluded groups.
-    Runtime data never makes the code read or write out of bounds: indices
-    outside [0, E) (or token ids outside [0, T), slots outside [0, P)) are
-    skipped.
+    bufferization of the tensor ops) to sequential loops over tokens.
+    Selection reads each token's logits once, computing its scores and keys
+    in vector chunks (with an inline polynomial exp) into two [E] stack
+    buffers; the keys become integer rank images (a larger key a larger
+    image, -0 as +0, NaN just below -inf), and K rounds of a one-pass vector
+    arg-max take the best remaining expert, the lowest index among equals.
+    No sort and no [T, E] temporary. Group-limited selection scores each
+    group with the same arg-max over its slice and removes the experts of
+    the excluded groups. Runtime data never makes the code read or write out
+    of bounds: indices outside [0, E) (or token ids outside [0, T), slots
+    outside [0, P)) are skipped.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -42,10 +42,18 @@ Value mlir::moe::emitNaNToNegInf(ImplicitLocOpBuilder &b, Value key) {
       b, isNaN, emitF32(b, -std::numeric_limits<double>::infinity()), key);
 }
 
+Value mlir::moe::emitF32Like(ImplicitLocOpBuilder &b, Value like,
+                             double value) {
+  if (auto vector = dyn_cast<VectorType>(like.getType()))
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(vector, b.getF32FloatAttr(value)));
+  return emitF32(b, value);
+}
+
 Value mlir::moe::emitLog1p(ImplicitLocOpBuilder &b, Value y) {
   // With u = fl(1 + y): log1p(y) = y when u == 1, else log(u) * y / (u - 1).
   // The quotient cancels the rounding error of u (Goldberg, 1991).
-  Value one = emitF32(b, 1.0);
+  Value one = emitF32Like(b, y, 1.0);
   Value u = arith::AddFOp::create(b, one, y);
   Value exact = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, u, one);
   Value logU = math::LogOp::create(b, u);
@@ -54,24 +62,84 @@ Value mlir::moe::emitLog1p(ImplicitLocOpBuilder &b, Value y) {
   return arith::SelectOp::create(b, exact, y, corrected);
 }
 
+Value mlir::moe::emitExpPolynomial(ImplicitLocOpBuilder &b, Value x) {
+  auto c = [&](double value) { return emitF32Like(b, x, value); };
+  Type intType = b.getI32Type();
+  if (auto vector = dyn_cast<VectorType>(x.getType()))
+    intType = VectorType::get(vector.getShape(), intType);
+  auto ci = [&](int64_t value) -> Value {
+    if (auto vector = dyn_cast<VectorType>(intType))
+      return arith::ConstantOp::create(
+          b, DenseElementsAttr::get(vector, b.getI32IntegerAttr(value)));
+    return arith::ConstantIntOp::create(b, b.getI32Type(), value);
+  };
+  // n = round(x / ln 2), r = x - n ln 2 in two parts (Cody-Waite).
+  Value clamped = arith::MinimumFOp::create(
+      b, arith::MaximumFOp::create(b, x, c(-87.33654)), c(88.72283));
+  Value n = math::FloorOp::create(
+      b, arith::AddFOp::create(
+             b, arith::MulFOp::create(b, clamped, c(1.44269504088896341)),
+             c(0.5)));
+  Value r = arith::SubFOp::create(b, clamped,
+                                  arith::MulFOp::create(b, n, c(0.693359375)));
+  r = arith::SubFOp::create(b, r,
+                            arith::MulFOp::create(b, n, c(-2.12194440e-4)));
+  // exp(r) on [-ln2/2, ln2/2]: 1 + r + r^2 * P(r).
+  Value p = c(1.9875691500e-4);
+  for (double coefficient : {1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+                             1.6666665459e-1, 5.0000001201e-1})
+    p = arith::AddFOp::create(b, arith::MulFOp::create(b, p, r), c(coefficient));
+  Value r2 = arith::MulFOp::create(b, r, r);
+  Value expR = arith::AddFOp::create(
+      b, arith::AddFOp::create(b, arith::MulFOp::create(b, p, r2), r), c(1.0));
+  // 2^n as two factors, so that n = 128 (x near 88.72) does not overflow the
+  // exponent field of one of them.
+  Value ni = arith::FPToSIOp::create(b, intType, n);
+  Value half = arith::ShRSIOp::create(b, ni, ci(1));
+  Value rest = arith::SubIOp::create(b, ni, half);
+  auto pow2 = [&](Value e) -> Value {
+    Value bits =
+        arith::ShLIOp::create(b, arith::AddIOp::create(b, e, ci(127)), ci(23));
+    return arith::BitcastOp::create(b, x.getType(), bits);
+  };
+  Value result = arith::MulFOp::create(
+      b, arith::MulFOp::create(b, expR, pow2(half)), pow2(rest));
+  // Past the clamps: +inf above, 0 below; NaN stays NaN.
+  Value over =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, c(88.72283));
+  Value under =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, x, c(-87.33654));
+  Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, x, x);
+  result = arith::SelectOp::create(
+      b, over, c(std::numeric_limits<double>::infinity()), result);
+  result = arith::SelectOp::create(b, under, c(0.0), result);
+  return arith::SelectOp::create(b, isNaN, x, result);
+}
+
+Value mlir::moe::emitExp(ImplicitLocOpBuilder &b, Value x, ExpKind kind) {
+  if (kind == ExpKind::Polynomial)
+    return emitExpPolynomial(b, x);
+  return math::ExpOp::create(b, x);
+}
+
 Value mlir::moe::emitScore(ImplicitLocOpBuilder &b, ScoreFunction function,
-                           Value x, const RowStats &stats) {
-  Value one = emitF32(b, 1.0);
+                           Value x, const RowStats &stats, ExpKind exp) {
+  Value one = emitF32Like(b, x, 1.0);
   switch (function) {
   case ScoreFunction::sigmoid: {
-    Value expNeg = math::ExpOp::create(b, arith::NegFOp::create(b, x));
+    Value expNeg = emitExp(b, arith::NegFOp::create(b, x), exp);
     return arith::DivFOp::create(b, one, arith::AddFOp::create(b, one, expNeg));
   }
   case ScoreFunction::softmax: {
-    Value e = math::ExpOp::create(b, arith::SubFOp::create(b, x, stats.max));
+    Value e = emitExp(b, arith::SubFOp::create(b, x, stats.max), exp);
     return arith::DivFOp::create(b, e, stats.sum);
   }
   case ScoreFunction::sqrtsoftplus: {
     // softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for large x.
-    Value zero = emitF32(b, 0.0);
+    Value zero = emitF32Like(b, x, 0.0);
     Value positive = arith::MaximumFOp::create(b, x, zero);
-    Value expNegAbs =
-        math::ExpOp::create(b, arith::NegFOp::create(b, math::AbsFOp::create(b, x)));
+    Value expNegAbs = emitExp(
+        b, arith::NegFOp::create(b, math::AbsFOp::create(b, x)), exp);
     Value softplus =
         arith::AddFOp::create(b, positive, emitLog1p(b, expNegAbs));
     return math::SqrtOp::create(b, softplus);

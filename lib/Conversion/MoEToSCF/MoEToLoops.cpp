@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -78,6 +79,9 @@ Value numTokens(ImplicitLocOpBuilder &b, Value memref) {
 // Top-K selection
 //===----------------------------------------------------------------------===//
 
+/// Lanes of the vector code that computes a token's scores.
+constexpr int64_t kVectorWidth = 8;
+
 /// The K best (key, id, payload) triples seen so far for one token, best
 /// first, in stack buffers. Insertion keeps the contract's order: a new
 /// candidate (higher id than every stored one) moves above a stored entry
@@ -91,79 +95,335 @@ public:
       payloads = createScratch(b, MemRefType::get({k}, b.getF32Type()));
   }
 
-  /// Offers a candidate; `filled` counts the entries held (<= K). Returns
-  /// the new count.
-  Value insert(ImplicitLocOpBuilder &b, Value filled, Value key, Value id,
+  /// The state a scan carries: how many entries are held (<= K) and, once
+  /// K are, the K-th key, the threshold a candidate must rank above.
+  struct State {
+    Value filled;
+    Value threshold;
+  };
+
+  State initialState(ImplicitLocOpBuilder &b) const {
+    return {constIndex(b, 0), emitF32(b, 0.0)};
+  }
+
+  /// Offers a candidate; most candidates cost one comparison with the
+  /// threshold held in a register.
+  State insert(ImplicitLocOpBuilder &b, State state, Value key, Value id,
                Value payload) const {
     Value kValue = constIndex(b, k);
-    Value last = constIndex(b, k - 1);
-    Value full =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, filled, kValue);
-    // When full, the candidate must beat the K-th entry to get in.
-    Value lastKey = load(b, keys, last);
-    Value beatsLast = emitRanksAbove(b, key, lastKey);
-    Value accept = arith::SelectOp::create(
-        b, full, beatsLast, arith::ConstantIntOp::create(b, b.getI1Type(), 1));
-    emitIf(b, accept, [&](ImplicitLocOpBuilder &b) {
-      Value start = arith::SelectOp::create(b, full, last, filled);
-      Value one = constIndex(b, 1);
-      Value zero = constIndex(b, 0);
-      // Shift down every entry that the candidate ranks above.
-      auto shift = scf::WhileOp::create(
-          b, TypeRange{b.getIndexType()}, ValueRange{start},
-          [&](OpBuilder &nested, Location loc, ValueRange args) {
-            ImplicitLocOpBuilder ib(loc, nested);
-            Value pos = args[0];
-            Value positive = arith::CmpIOp::create(
-                ib, arith::CmpIPredicate::ugt, pos, zero);
-            Value above = arith::SubIOp::create(
-                ib, arith::MaxUIOp::create(ib, pos, one), one);
-            Value moves = arith::AndIOp::create(
-                ib, positive,
-                emitRanksAbove(ib, key, load(ib, keys, above)));
-            scf::ConditionOp::create(ib, moves, pos);
-          },
-          [&](OpBuilder &nested, Location loc, ValueRange args) {
-            ImplicitLocOpBuilder ib(loc, nested);
-            Value pos = args[0];
-            Value above = arith::SubIOp::create(ib, pos, one);
-            for (Value buffer : {keys, ids, payloads})
-              if (buffer)
-                store(ib, load(ib, buffer, above), buffer, pos);
-            scf::YieldOp::create(ib, above);
-          });
-      Value pos = shift.getResult(0);
-      store(b, key, keys, pos);
-      store(b, id, ids, pos);
-      if (payloads)
-        store(b, payload, payloads, pos);
-    });
-    Value next = arith::AddIOp::create(b, filled, constIndex(b, 1));
-    return arith::SelectOp::create(b, full, filled, next);
+    Value notFull = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                          state.filled, kValue);
+    Value accept = arith::OrIOp::create(
+        b, notFull, emitRanksAbove(b, key, state.threshold));
+    auto ifOp = scf::IfOp::create(
+        b, accept,
+        [&](OpBuilder &nested, Location loc) {
+          ImplicitLocOpBuilder b(loc, nested);
+          Value one = constIndex(b, 1);
+          Value zero = constIndex(b, 0);
+          Value last = constIndex(b, k - 1);
+          Value start = arith::MinUIOp::create(b, state.filled, last);
+          // Shift down every entry that the candidate ranks above.
+          auto shift = scf::WhileOp::create(
+              b, TypeRange{b.getIndexType()}, ValueRange{start},
+              [&](OpBuilder &nested, Location loc, ValueRange args) {
+                ImplicitLocOpBuilder ib(loc, nested);
+                Value pos = args[0];
+                Value positive = arith::CmpIOp::create(
+                    ib, arith::CmpIPredicate::ugt, pos, zero);
+                Value above = arith::SubIOp::create(
+                    ib, arith::MaxUIOp::create(ib, pos, one), one);
+                Value moves = arith::AndIOp::create(
+                    ib, positive,
+                    emitRanksAbove(ib, key, load(ib, keys, above)));
+                scf::ConditionOp::create(ib, moves, pos);
+              },
+              [&](OpBuilder &nested, Location loc, ValueRange args) {
+                ImplicitLocOpBuilder ib(loc, nested);
+                Value pos = args[0];
+                Value above = arith::SubIOp::create(ib, pos, one);
+                for (Value buffer : {keys, ids, payloads})
+                  if (buffer)
+                    store(ib, load(ib, buffer, above), buffer, pos);
+                scf::YieldOp::create(ib, above);
+              });
+          Value pos = shift.getResult(0);
+          store(b, key, keys, pos);
+          store(b, id, ids, pos);
+          if (payloads)
+            store(b, payload, payloads, pos);
+          Value filled = arith::MinUIOp::create(
+              b, arith::AddIOp::create(b, state.filled, one), kValue);
+          // Meaningful once K entries are held, which is when it is used.
+          Value threshold = load(b, keys, last);
+          scf::YieldOp::create(b, ValueRange{filled, threshold});
+        },
+        [&](OpBuilder &nested, Location loc) {
+          scf::YieldOp::create(nested, loc,
+                               ValueRange{state.filled, state.threshold});
+        });
+    return {ifOp.getResult(0), ifOp.getResult(1)};
+  }
+
+  /// Offers experts [first, end) of a token's row buffers.
+  State scan(ImplicitLocOpBuilder &b, State state, Value first, Value end,
+             function_ref<Value(ImplicitLocOpBuilder &, Value)> keyOf,
+             Value payloadRow) const {
+    SmallVector<Value> result = emitForIter(
+        b, first, end, ValueRange{state.filled, state.threshold},
+        [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
+          Value payload = payloadRow ? load(b, payloadRow, e) : Value();
+          State next =
+              insert(b, {args[0], args[1]}, keyOf(b, e), e, payload);
+          return SmallVector<Value>{next.filled, next.threshold};
+        });
+    return {result[0], result[1]};
   }
 
   int64_t k;
   Value keys, ids, payloads;
 };
 
-/// Produces the selection key of expert `e` of the current token and its
-/// payload (the unbiased score).
-using KeyFn = std::function<std::pair<Value, Value>(ImplicitLocOpBuilder &,
-                                                    Value /*expert*/)>;
+/// A token's keys (score + bias) and unbiased scores, [E] stack buffers
+/// (no keys when only scores are wanted).
+struct TokenRow {
+  Value keys;
+  Value scores;
+};
 
-/// Runs the (group-limited) selection of one token; the winners end in
-/// `best`, best first. With groups, the keys are evaluated once into the
-/// `keyCache` / `payloadCache` stack buffers ([E] each).
+/// Computes the row buffers of token `t`: the scores of `source` (logits
+/// under `function`, or scores already when `function` is empty) and the
+/// keys. Chunks of kVectorWidth experts use vector ops (and the polynomial
+/// exp) when the source's rows are contiguous; the tail is scalar.
+void emitTokenRow(ImplicitLocOpBuilder &b, Value source,
+                  std::optional<ScoreFunction> function, Value bias, Value t,
+                  int64_t numExperts, const TokenRow &row) {
+  auto sourceType = cast<MemRefType>(source.getType());
+  bool contiguous =
+      sourceType.isLastDimUnitStride() &&
+      (!bias || cast<MemRefType>(bias.getType()).isLastDimUnitStride());
+  int64_t vectorEnd =
+      contiguous ? numExperts / kVectorWidth * kVectorWidth : 0;
+  Type sourceElement = sourceType.getElementType();
+  auto f32Vector = VectorType::get({kVectorWidth}, b.getF32Type());
+  auto loadX = [&](ImplicitLocOpBuilder &b, Value e, bool vector) -> Value {
+    if (!vector)
+      return emitToF32(b, load(b, source, {t, e}));
+    Value x = vector::LoadOp::create(
+        b, VectorType::get({kVectorWidth}, sourceElement), source,
+        ValueRange{t, e});
+    return sourceElement.isF32()
+               ? x
+               : Value(arith::ExtFOp::create(b, f32Vector, x));
+  };
+  auto loadBias = [&](ImplicitLocOpBuilder &b, Value e, bool vector) -> Value {
+    return vector ? Value(vector::LoadOp::create(b, f32Vector, bias, e))
+                  : load(b, bias, e);
+  };
+  auto storeRow = [&](ImplicitLocOpBuilder &b, Value value, Value buffer,
+                      Value e, bool vector) {
+    if (vector)
+      vector::StoreOp::create(b, value, buffer, e);
+    else
+      store(b, value, buffer, e);
+  };
+  // Runs body over the vector chunks, then the scalar tail.
+  auto forEachChunk = [&](function_ref<void(ImplicitLocOpBuilder &, Value,
+                                            bool)>
+                              body) {
+    if (vectorEnd > 0)
+      emitFor(b, constIndex(b, 0), constIndex(b, vectorEnd),
+              [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, true); },
+              constIndex(b, kVectorWidth));
+    if (vectorEnd < numExperts)
+      emitFor(b, vectorEnd, numExperts,
+              [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, false); });
+  };
+
+  RowStats stats;
+  if (function == ScoreFunction::softmax) {
+    // The row's logits (as f32) go to the score buffer first; the max and the
+    // sum of exp(x - max) are read from it.
+    Value negInf = emitF32(b, -std::numeric_limits<double>::infinity());
+    forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {
+      storeRow(b, loadX(b, e, vector), row.scores, e, vector);
+    });
+    Value max = emitForIter(b, 0, numExperts, ValueRange{negInf},
+                            [&](ImplicitLocOpBuilder &b, Value e,
+                                ValueRange acc) {
+                              return SmallVector<Value>{
+                                  arith::MaximumFOp::create(
+                                      b, acc[0], load(b, row.scores, e))};
+                            })[0];
+    Value sum = emitForIter(
+        b, 0, numExperts, ValueRange{emitF32(b, 0.0)},
+        [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
+          Value shifted =
+              arith::SubFOp::create(b, load(b, row.scores, e), max);
+          return SmallVector<Value>{arith::AddFOp::create(
+              b, acc[0], emitExp(b, shifted, ExpKind::Polynomial))};
+        })[0];
+    stats = {max, sum};
+  }
+  forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {
+    Value x = function == ScoreFunction::softmax
+                  ? load(b, row.scores, e)
+                  : loadX(b, e, vector);
+    if (function == ScoreFunction::softmax && vector)
+      x = vector::LoadOp::create(b, f32Vector, row.scores, e);
+    Value score = x;
+    if (function) {
+      RowStats chunkStats = stats;
+      if (vector && stats.max) {
+        chunkStats.max = vector::BroadcastOp::create(b, f32Vector, stats.max);
+        chunkStats.sum = vector::BroadcastOp::create(b, f32Vector, stats.sum);
+      }
+      score = emitScore(b, *function, x, chunkStats, ExpKind::Polynomial);
+    }
+    storeRow(b, score, row.scores, e, vector);
+    if (!row.keys)
+      return;
+    Value key =
+        bias ? Value(arith::AddFOp::create(b, score, loadBias(b, e, vector)))
+             : score;
+    storeRow(b, key, row.keys, e, vector);
+  });
+}
+
+/// Integer images of keys: a larger key has a larger image, equal keys (+0
+/// and -0 included) equal images, and NaN the image just below -inf. Taken
+/// or excluded experts get the smallest image of all.
+constexpr int32_t kRemovedRank = std::numeric_limits<int32_t>::min();
+constexpr int32_t kNaNRank = kRemovedRank + 1;
+/// The image of -inf (0xff800000 with the magnitude bits flipped).
+constexpr int32_t kNegInfRank = -2139095041;
+
+Value splatI32(ImplicitLocOpBuilder &b, int64_t value) {
+  auto type = VectorType::get({kVectorWidth}, b.getI32Type());
+  return arith::ConstantOp::create(
+      b, DenseElementsAttr::get(type, b.getI32IntegerAttr(value)));
+}
+
+/// The expert index of each lane of the chunk at `first`.
+Value emitLaneIndices(ImplicitLocOpBuilder &b, Value first) {
+  SmallVector<int32_t> iota(kVectorWidth);
+  for (int64_t i = 0; i < kVectorWidth; ++i)
+    iota[i] = static_cast<int32_t>(i);
+  auto type = VectorType::get({kVectorWidth}, b.getI32Type());
+  Value base = vector::BroadcastOp::create(
+      b, type, arith::IndexCastOp::create(b, b.getI32Type(), first));
+  return arith::AddIOp::create(
+      b, base,
+      arith::ConstantOp::create(b, DenseIntElementsAttr::get(type, iota)));
+}
+
+/// The rank image of a vector of f32 keys; NaN ranks as -inf when
+/// `nanAsNegInf` (group scores), below it otherwise.
+Value emitRankImage(ImplicitLocOpBuilder &b, Value keys, bool nanAsNegInf) {
+  auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+  Value canonical = arith::AddFOp::create(b, keys, emitF32Like(b, keys, 0.0));
+  Value bits = arith::BitcastOp::create(b, intType, canonical);
+  Value negative =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits, splatI32(b, 0));
+  Value flipped = arith::XOrIOp::create(b, bits, splatI32(b, 0x7fffffff));
+  Value image = arith::SelectOp::create(b, negative, flipped, bits);
+  Value isNaN =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, keys, keys);
+  return arith::SelectOp::create(
+      b, isNaN, splatI32(b, nanAsNegInf ? kNegInfRank : kNaNRank), image);
+}
+
+/// The lowest expert with the best rank image among experts [first, end) of
+/// `images` (padded to a multiple of kVectorWidth; lanes past E hold
+/// kRemovedRank). One pass keeps, per lane, the best image and the first
+/// expert that has it (a later chunk replaces it only with a strictly better
+/// image); the lanes are then reduced to the best image and, among the lanes
+/// that hold it, the lowest expert.
+Value emitArgMax(ImplicitLocOpBuilder &b, Value images, Value first,
+                 Value end) {
+  auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+  Value width = constIndex(b, kVectorWidth);
+  Value alignedFirst = arith::MulIOp::create(
+      b, arith::DivUIOp::create(b, first, width), width);
+  Value firstLanes = vector::BroadcastOp::create(
+      b, intType, arith::IndexCastOp::create(b, b.getI32Type(), first));
+  Value endLanes = vector::BroadcastOp::create(
+      b, intType, arith::IndexCastOp::create(b, b.getI32Type(), end));
+  Value removed = splatI32(b, kRemovedRank);
+  auto loop = scf::ForOp::create(
+      b, alignedFirst, end, width, ValueRange{removed, splatI32(b, 0)},
+      [&](OpBuilder &nested, Location loc, Value chunk, ValueRange acc) {
+        ImplicitLocOpBuilder b(loc, nested);
+        Value lanes = emitLaneIndices(b, chunk);
+        Value inRange = arith::AndIOp::create(
+            b,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::sge, lanes,
+                                  firstLanes),
+            arith::CmpIOp::create(b, arith::CmpIPredicate::slt, lanes,
+                                  endLanes));
+        Value image = arith::SelectOp::create(
+            b, inRange, vector::LoadOp::create(b, intType, images, chunk),
+            removed);
+        Value better = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                             image, acc[0]);
+        scf::YieldOp::create(
+            b, ValueRange{arith::SelectOp::create(b, better, image, acc[0]),
+                          arith::SelectOp::create(b, better, lanes, acc[1])});
+      });
+  Value bestImages = loop.getResult(0), bestLanes = loop.getResult(1);
+  Value best = vector::ReductionOp::create(b, vector::CombiningKind::MAXSI,
+                                           bestImages);
+  Value noLane = splatI32(b, std::numeric_limits<int32_t>::max());
+  Value holders = arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, bestImages,
+                            vector::BroadcastOp::create(b, intType, best)),
+      bestLanes, noLane);
+  Value index =
+      vector::ReductionOp::create(b, vector::CombiningKind::MINSI, holders);
+  return arith::IndexCastOp::create(b, b.getIndexType(), index);
+}
+
+/// Marks expert `e` of `images` removed with a vector read-modify-write of
+/// its chunk: a scalar store followed by the next round's vector load of the
+/// same bytes would stall on store forwarding.
+void emitRemove(ImplicitLocOpBuilder &b, Value images, Value e) {
+  auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+  Value width = constIndex(b, kVectorWidth);
+  Value chunk =
+      arith::MulIOp::create(b, arith::DivUIOp::create(b, e, width), width);
+  Value lanes = emitLaneIndices(b, chunk);
+  Value isE = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::eq, lanes,
+      vector::BroadcastOp::create(
+          b, intType, arith::IndexCastOp::create(b, b.getI32Type(), e)));
+  Value updated = arith::SelectOp::create(
+      b, isE, splatI32(b, kRemovedRank),
+      vector::LoadOp::create(b, intType, images, chunk));
+  vector::StoreOp::create(b, updated, images, chunk);
+}
+
+/// Runs the (group-limited) selection of one token over its row buffers: K
+/// rounds of a vectorised arg-max over the rank images of the keys, each
+/// taking the best remaining expert (the lowest index among equals), after
+/// the experts of excluded groups are removed. The winners end in `winnerIds`
+/// and `winnerScores`, best first.
 class Selector {
 public:
   Selector(ImplicitLocOpBuilder &b, const SelectionConfig &config)
-      : config(config), best(b, config.k, /*withPayload=*/true) {
+      : config(config),
+        padded(llvm::divideCeil(config.numExperts, kVectorWidth) *
+               kVectorWidth) {
+    auto f32Row = MemRefType::get({padded}, b.getF32Type());
+    auto rankRow = MemRefType::get({padded}, b.getI32Type());
+    row = {createScratch(b, f32Row), createScratch(b, f32Row)};
+    images = createScratch(b, rankRow);
+    winnerIds = createScratch(b, MemRefType::get({config.k}, b.getIndexType()));
+    winnerScores =
+        createScratch(b, MemRefType::get({config.k}, b.getF32Type()));
     if (!config.isGroupLimited())
       return;
-    auto f32Row = MemRefType::get({config.numExperts}, b.getF32Type());
-    keyCache = createScratch(b, f32Row);
-    payloadCache = createScratch(b, f32Row);
-    groupBest.emplace(b, config.groupTop, /*withPayload=*/false);
+    groupImages = createScratch(b, rankRow);
     groupScores = createScratch(
         b, MemRefType::get({config.numGroups}, b.getF32Type()));
     keptGroups.emplace(b, config.topkGroups, /*withPayload=*/false);
@@ -171,141 +431,123 @@ public:
         b, MemRefType::get({config.numGroups}, b.getI1Type()));
   }
 
-  void select(ImplicitLocOpBuilder &b, const KeyFn &keyOf) const {
-    Value zero = constIndex(b, 0);
-    if (!config.isGroupLimited()) {
-      emitForIter(b, 0, config.numExperts, ValueRange{zero},
-                  [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
-                    auto [key, payload] = keyOf(b, e);
-                    return SmallVector<Value>{
-                        best.insert(b, args[0], key, e, payload)};
-                  });
-      return;
-    }
+  void select(ImplicitLocOpBuilder &b) const {
+    Value numExperts = constIndex(b, config.numExperts);
+    Value removed = arith::ConstantIntOp::create(b, b.getI32Type(),
+                                                 kRemovedRank);
+    // Rank images of the row; padding lanes are removed.
+    emitFor(
+        b, constIndex(b, 0), constIndex(b, padded),
+        [&](ImplicitLocOpBuilder &b, Value chunk) {
+          auto f32Vector = VectorType::get({kVectorWidth}, b.getF32Type());
+          Value keys = vector::LoadOp::create(b, f32Vector, row.keys, chunk);
+          Value padding = arith::CmpIOp::create(
+              b, arith::CmpIPredicate::sge, emitLaneIndices(b, chunk),
+              splatI32(b, config.numExperts));
+          auto storeImage = [&](Value buffer, bool nanAsNegInf) {
+            Value image = arith::SelectOp::create(
+                b, padding, splatI32(b, kRemovedRank),
+                emitRankImage(b, keys, nanAsNegInf));
+            vector::StoreOp::create(b, image, buffer, chunk);
+          };
+          storeImage(images, /*nanAsNegInf=*/false);
+          if (groupImages)
+            storeImage(groupImages, /*nanAsNegInf=*/true);
+        },
+        constIndex(b, kVectorWidth));
 
+    if (config.isGroupLimited())
+      excludeGroups(b, removed);
+
+    // K rounds: the best remaining expert wins and leaves the row.
+    emitFor(b, 0, config.k, [&](ImplicitLocOpBuilder &b, Value j) {
+      Value e = emitArgMax(b, images, constIndex(b, 0), numExperts);
+      store(b, e, winnerIds, j);
+      store(b, load(b, row.scores, e), winnerScores, j);
+      emitRemove(b, images, e);
+    });
+  }
+
+  /// Scores the groups (the sum of each group's group_top best keys, NaN as
+  /// -inf), keeps the topk_groups best and removes the experts of the
+  /// others from the rank images.
+  void excludeGroups(ImplicitLocOpBuilder &b, Value removed) const {
     int64_t groupSize = config.groupSize();
-    // 1. Group scores: the sum of the group_top best keys, NaN as -inf.
+    auto bounds = [&](ImplicitLocOpBuilder &b, Value g) {
+      Value first = arith::MulIOp::create(b, g, constIndex(b, groupSize));
+      return std::make_pair(
+          first, Value(arith::AddIOp::create(b, first,
+                                             constIndex(b, groupSize))));
+    };
     emitFor(b, 0, config.numGroups, [&](ImplicitLocOpBuilder &b, Value g) {
-      Value first =
-          arith::MulIOp::create(b, g, constIndex(b, groupSize));
-      Value end = arith::AddIOp::create(b, first, constIndex(b, groupSize));
-      emitForIter(b, first, end, ValueRange{zero},
-                  [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
-                    auto [key, payload] = keyOf(b, e);
-                    store(b, key, keyCache, e);
-                    store(b, payload, payloadCache, e);
-                    return SmallVector<Value>{groupBest->insert(
-                        b, args[0], emitNaNToNegInf(b, key), e, Value())};
-                  });
-      Value sum = emitF32(b, 0.0);
-      for (int64_t j = 0; j < config.groupTop; ++j)
-        sum = arith::AddFOp::create(
-            b, sum, load(b, groupBest->keys, constIndex(b, j)));
+      auto [first, end] = bounds(b, g);
+      Value sum = emitForIter(
+          b, 0, config.groupTop, ValueRange{emitF32(b, 0.0)},
+          [&](ImplicitLocOpBuilder &b, Value, ValueRange acc) {
+            Value e = emitArgMax(b, groupImages, first, end);
+            emitRemove(b, groupImages, e);
+            Value key = emitNaNToNegInf(b, load(b, row.keys, e));
+            return SmallVector<Value>{arith::AddFOp::create(b, acc[0], key)};
+          })[0];
       store(b, sum, groupScores, g);
     });
-
-    // 2. Keep the topk_groups best groups.
-    emitForIter(b, 0, config.numGroups, ValueRange{zero},
-                [&](ImplicitLocOpBuilder &b, Value g, ValueRange args) {
-                  return SmallVector<Value>{keptGroups->insert(
-                      b, args[0], load(b, groupScores, g), g, Value())};
-                });
-    emitFill(b, groupKept, arith::ConstantIntOp::create(b, b.getI1Type(), 0));
+    keptGroups->scan(b, keptGroups->initialState(b), constIndex(b, 0),
+                     constIndex(b, config.numGroups),
+                     [&](ImplicitLocOpBuilder &b, Value g) {
+                       return load(b, groupScores, g);
+                     },
+                     Value());
+    Value no = arith::ConstantIntOp::create(b, b.getI1Type(), 0);
+    Value yes = arith::ConstantIntOp::create(b, b.getI1Type(), 1);
+    emitFor(b, 0, config.numGroups,
+            [&](ImplicitLocOpBuilder &b, Value g) { store(b, no, groupKept, g); });
     emitFor(b, 0, config.topkGroups, [&](ImplicitLocOpBuilder &b, Value j) {
-      store(b, arith::ConstantIntOp::create(b, b.getI1Type(), 1), groupKept,
-            load(b, keptGroups->ids, j));
+      store(b, yes, groupKept, load(b, keptGroups->ids, j));
     });
-
-    // 3. The K best experts of the kept groups; other groups are skipped.
-    emitForIter(
-        b, 0, config.numGroups, ValueRange{zero},
-        [&](ImplicitLocOpBuilder &b, Value g, ValueRange args) {
-          auto kept = scf::IfOp::create(
-              b, load(b, groupKept, g),
-              [&](OpBuilder &nested, Location loc) {
-                ImplicitLocOpBuilder ib(loc, nested);
-                Value first =
-                    arith::MulIOp::create(ib, g, constIndex(ib, groupSize));
-                Value end =
-                    arith::AddIOp::create(ib, first, constIndex(ib, groupSize));
-                SmallVector<Value> filled = emitForIter(
-                    ib, first, end, args,
-                    [&](ImplicitLocOpBuilder &b, Value e, ValueRange inner) {
-                      return SmallVector<Value>{
-                          best.insert(b, inner[0], load(b, keyCache, e), e,
-                                      load(b, payloadCache, e))};
-                    });
-                scf::YieldOp::create(ib, filled);
-              },
-              [&](OpBuilder &nested, Location loc) {
-                scf::YieldOp::create(nested, loc, args);
-              });
-          return SmallVector<Value>(kept.getResults());
+    emitFor(b, 0, config.numGroups, [&](ImplicitLocOpBuilder &b, Value g) {
+      Value excluded = arith::XOrIOp::create(b, load(b, groupKept, g), yes);
+      emitIf(b, excluded, [&](ImplicitLocOpBuilder &b) {
+        auto [first, end] = bounds(b, g);
+        emitFor(b, first, end, [&](ImplicitLocOpBuilder &b, Value e) {
+          store(b, removed, images, e);
         });
+      });
+    });
   }
 
   SelectionConfig config;
-  BestK best;
-  std::optional<BestK> groupBest, keptGroups;
-  Value keyCache, payloadCache, groupScores, groupKept;
+  int64_t padded;
+  TokenRow row;
+  Value images, groupImages, winnerIds, winnerScores;
+  std::optional<BestK> keptGroups;
+  Value groupScores, groupKept;
 };
-
-/// The key of an expert: score + bias (score alone without a bias).
-Value addBias(ImplicitLocOpBuilder &b, Value score, Value bias, Value e) {
-  if (!bias)
-    return score;
-  return arith::AddFOp::create(b, score, load(b, bias, e));
-}
-
-/// Softmax statistics of row `t` of `logits`; empty for other functions.
-RowStats emitRowStats(ImplicitLocOpBuilder &b, ScoreFunction function,
-                      Value logits, Value t, int64_t numExperts) {
-  if (function != ScoreFunction::softmax)
-    return {};
-  Value negInf = emitF32(b, -std::numeric_limits<double>::infinity());
-  Value max = emitForIter(b, 0, numExperts, ValueRange{negInf},
-                          [&](ImplicitLocOpBuilder &b, Value e,
-                              ValueRange args) {
-                            Value x = emitToF32(b, load(b, logits, {t, e}));
-                            return SmallVector<Value>{
-                                arith::MaximumFOp::create(b, args[0], x)};
-                          })[0];
-  Value sum = emitForIter(b, 0, numExperts, ValueRange{emitF32(b, 0.0)},
-                          [&](ImplicitLocOpBuilder &b, Value e,
-                              ValueRange args) {
-                            Value x = emitToF32(b, load(b, logits, {t, e}));
-                            Value ex = math::ExpOp::create(
-                                b, arith::SubFOp::create(b, x, max));
-                            return SmallVector<Value>{
-                                arith::AddFOp::create(b, args[0], ex)};
-                          })[0];
-  return {max, sum};
-}
 
 /// Stores the K winners of a token: weights (optionally normalised and
 /// scaled) and indices; counts them when `counts` is given.
-void emitStoreWinners(ImplicitLocOpBuilder &b, const BestK &best, Value t,
-                      Value weights, Value indices, Value counts,
+void emitStoreWinners(ImplicitLocOpBuilder &b, const Selector &selector,
+                      Value t, Value weights, Value indices, Value counts,
                       bool normalize, APFloat scale) {
+  int64_t k = selector.config.k;
   Value zero = emitF32(b, 0.0);
   Value scaleValue = emitF32(b, scale.convertToFloat());
   Value sum;
   if (normalize) {
-    sum = emitForIter(b, 0, best.k, ValueRange{zero},
+    sum = emitForIter(b, 0, k, ValueRange{zero},
                       [&](ImplicitLocOpBuilder &b, Value j, ValueRange args) {
                         return SmallVector<Value>{arith::AddFOp::create(
-                            b, args[0], load(b, best.payloads, j))};
+                            b, args[0], load(b, selector.winnerScores, j))};
                       })[0];
   }
   Type indexType = elementTypeOf(indices);
-  emitFor(b, 0, best.k, [&](ImplicitLocOpBuilder &b, Value j) {
-    Value w = load(b, best.payloads, j);
+  emitFor(b, 0, k, [&](ImplicitLocOpBuilder &b, Value j) {
+    Value w = load(b, selector.winnerScores, j);
     if (normalize) {
       w = emitNormalizedWeight(b, w, sum, scaleValue);
     } else if (!scale.isExactlyValue(1.0)) {
       w = arith::MulFOp::create(b, scaleValue, w);
     }
-    Value e = load(b, best.ids, j);
+    Value e = load(b, selector.winnerIds, j);
     store(b, w, weights, {t, j});
     store(b, castIndex(b, indexType, e), indices, {t, j});
     if (counts)
@@ -344,14 +586,14 @@ struct ScoreLowering : LoweringPattern<BufferScoreOp> {
   using LoweringPattern::LoweringPattern;
   Value lower(BufferScoreOp op, ImplicitLocOpBuilder &b) const override {
     int64_t numExperts = op.getInput().getType().getDimSize(1);
+    TokenRow row{Value(), createScratch(b, MemRefType::get(
+                                               {numExperts}, b.getF32Type()))};
     emitFor(b, 0, numTokens(b, op.getInput()),
             [&](ImplicitLocOpBuilder &b, Value t) {
-              RowStats stats = emitRowStats(b, op.getFunction(), op.getInput(),
-                                            t, numExperts);
+              emitTokenRow(b, op.getInput(), op.getFunction(), Value(), t,
+                           numExperts, row);
               emitFor(b, 0, numExperts, [&](ImplicitLocOpBuilder &b, Value e) {
-                Value x = emitToF32(b, load(b, op.getInput(), {t, e}));
-                store(b, emitScore(b, op.getFunction(), x, stats),
-                      op.getOutput(), {t, e});
+                store(b, load(b, row.scores, e), op.getOutput(), {t, e});
               });
             });
     return {};
@@ -361,14 +603,14 @@ struct ScoreLowering : LoweringPattern<BufferScoreOp> {
 struct TopKLowering : LoweringPattern<BufferTopKOp> {
   using LoweringPattern::LoweringPattern;
   Value lower(BufferTopKOp op, ImplicitLocOpBuilder &b) const override {
-    Selector selector(b, op.getSelectionConfig());
+    SelectionConfig config = op.getSelectionConfig();
+    Selector selector(b, config);
     emitFor(b, 0, numTokens(b, op.getScores()),
             [&](ImplicitLocOpBuilder &b, Value t) {
-              selector.select(b, [&](ImplicitLocOpBuilder &b, Value e) {
-                Value s = load(b, op.getScores(), {t, e});
-                return std::make_pair(addBias(b, s, op.getBias(), e), s);
-              });
-              emitStoreWinners(b, selector.best, t, op.getWeights(),
+              emitTokenRow(b, op.getScores(), std::nullopt, op.getBias(), t,
+                           config.numExperts, selector.row);
+              selector.select(b);
+              emitStoreWinners(b, selector, t, op.getWeights(),
                                op.getIndices(), Value(), /*normalize=*/false,
                                APFloat(1.0f));
             });
@@ -385,14 +627,10 @@ struct RouteLowering : LoweringPattern<BufferRouteOp> {
     Selector selector(b, config);
     emitFor(b, 0, numTokens(b, op.getLogits()),
             [&](ImplicitLocOpBuilder &b, Value t) {
-              RowStats stats = emitRowStats(b, op.getFunction(), op.getLogits(),
-                                            t, config.numExperts);
-              selector.select(b, [&](ImplicitLocOpBuilder &b, Value e) {
-                Value x = emitToF32(b, load(b, op.getLogits(), {t, e}));
-                Value s = emitScore(b, op.getFunction(), x, stats);
-                return std::make_pair(addBias(b, s, op.getBias(), e), s);
-              });
-              emitStoreWinners(b, selector.best, t, op.getWeights(),
+              emitTokenRow(b, op.getLogits(), op.getFunction(), op.getBias(),
+                           t, config.numExperts, selector.row);
+              selector.select(b);
+              emitStoreWinners(b, selector, t, op.getWeights(),
                                op.getIndices(), op.getCounts(),
                                op.getNormalize(), op.getScale());
             });

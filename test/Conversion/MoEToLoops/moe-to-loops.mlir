@@ -1,33 +1,44 @@
 // RUN: moe-opt %s -convert-moe-to-loops -canonicalize -cse -split-input-file | FileCheck %s
 
-// Top-K: one pass over a token's E keys; the K best stay in stack buffers and
-// a candidate shifts past an entry only when it ranks strictly above it
-// (greater, or the entry is NaN and the candidate is not).
+// Top-K: the token's keys (score + bias) and scores go to [E] stack buffers
+// in vector chunks; the keys become integer rank images (-0 as +0, NaN just
+// below -inf); K rounds of a one-pass vector arg-max take the best remaining
+// expert, the lowest index among equals, and mark it removed.
 // CHECK-LABEL: func.func @topk(
 // CHECK-SAME: %[[S:[a-z0-9]+]]: memref<?x16xf32>, %[[B:[a-z0-9]+]]: memref<16xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>)
-// CHECK-DAG: %[[KEYS:.*]] = memref.alloca() : memref<2xf32>
+// CHECK-DAG: %[[REMOVED:.*]] = arith.constant dense<-2147483648> : vector<8xi32>
+// CHECK-DAG: %[[NAN:.*]] = arith.constant dense<-2147483647> : vector<8xi32>
+// CHECK-DAG: %[[KEYS:.*]] = memref.alloca() : memref<16xf32>
+// CHECK-DAG: %[[SCORES:.*]] = memref.alloca() : memref<16xf32>
+// CHECK-DAG: %[[IMAGES:.*]] = memref.alloca() : memref<16xi32>
 // CHECK-DAG: %[[IDS:.*]] = memref.alloca() : memref<2xindex>
 // CHECK-DAG: %[[VALS:.*]] = memref.alloca() : memref<2xf32>
 // CHECK-NOT: memref.alloc(
 // CHECK: scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
-// CHECK: scf.for %[[E:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[FILLED:.*]] = %{{.*}}) -> (index)
-// CHECK: %[[SC:.*]] = memref.load %[[S]][%[[T]], %[[E]]]
-// CHECK: %[[BI:.*]] = memref.load %[[B]][%[[E]]]
-// CHECK: %[[KEY:.*]] = arith.addf %[[SC]], %[[BI]] : f32
-// CHECK: %[[LAST:.*]] = memref.load %[[KEYS]]
-// CHECK: arith.cmpf ogt, %[[KEY]], %[[LAST]] : f32
-// CHECK: arith.cmpf uno, %[[LAST]], %[[LAST]] : f32
-// CHECK: arith.cmpf ord, %[[KEY]], %[[KEY]] : f32
-// CHECK: scf.if
-// CHECK: %[[POS:.*]] = scf.while
-// CHECK: scf.condition
-// CHECK: memref.store %[[KEY]], %[[KEYS]][%[[POS]]]
-// CHECK: memref.store %[[E]], %[[IDS]][%[[POS]]]
-// CHECK: memref.store %[[SC]], %[[VALS]][%[[POS]]]
+// CHECK: %[[SV:.*]] = vector.load %[[S]][%[[T]], %{{.*}}] : memref<?x16xf32>, vector<8xf32>
+// CHECK: vector.store %[[SV]], %[[SCORES]]
+// CHECK: %[[BV:.*]] = vector.load %[[B]]
+// CHECK: %[[KV:.*]] = arith.addf %[[SV]], %[[BV]] : vector<8xf32>
+// CHECK: vector.store %[[KV]], %[[KEYS]]
+// CHECK: arith.bitcast %{{.*}} : vector<8xf32> to vector<8xi32>
+// CHECK: arith.cmpf uno
+// CHECK: arith.select %{{.*}}, %[[NAN]], %{{.*}} : vector<8xi1>, vector<8xi32>
+// CHECK: vector.store %{{.*}}, %[[IMAGES]]
+// CHECK: scf.for %[[J:.*]] = %{{.*}} to %c2 step
+// CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xi32>, vector<8xi32>)
+// CHECK: arith.cmpi sgt
+// CHECK: vector.reduction <maxsi>
+// CHECK: %[[LOW:.*]] = vector.reduction <minsi>
+// CHECK: %[[E:.*]] = arith.index_cast %[[LOW]] : i32 to index
+// CHECK: memref.store %[[E]], %[[IDS]][%[[J]]]
 // The weight is the unbiased score.
-// CHECK: scf.for %[[J:.*]] =
-// CHECK: %[[WV:.*]] = memref.load %[[VALS]][%[[J]]]
-// CHECK: memref.store %[[WV]], %[[W]][%[[T]], %[[J]]]
+// CHECK: %[[SC:.*]] = memref.load %[[SCORES]][%[[E]]]
+// CHECK: memref.store %[[SC]], %[[VALS]][%[[J]]]
+// CHECK: arith.select %{{.*}}, %[[REMOVED]], %{{.*}} : vector<8xi1>, vector<8xi32>
+// CHECK: vector.store %{{.*}}, %[[IMAGES]]
+// CHECK: scf.for %[[J2:.*]] =
+// CHECK: %[[WV:.*]] = memref.load %[[VALS]][%[[J2]]]
+// CHECK: memref.store %[[WV]], %[[W]][%[[T]], %[[J2]]]
 // CHECK: arith.index_cast %{{.*}} : index to i32
 func.func @topk(%s: memref<?x16xf32>, %b: memref<16xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi32>) {
   moe.buffer.topk ins(%s : memref<?x16xf32>) bias(%b : memref<16xf32>)
@@ -37,18 +48,21 @@ func.func @topk(%s: memref<?x16xf32>, %b: memref<16xf32>, %w: memref<?x2xf32>, %
 
 // -----
 
-// Group-limited selection: group scores with NaN as -inf, the kept groups
-// marked, and the experts of the other groups skipped (never read again).
+// Group-limited selection: group scores from the arg-max over each group's
+// slice of rank images in which NaN ranks as -inf, the kept groups chosen
+// among the group scores, and the experts of the other groups removed.
 // CHECK-LABEL: func.func @topk_groups(
-// CHECK-DAG: memref.alloca() : memref<16xf32>
+// CHECK-DAG: %[[NEGINF:.*]] = arith.constant dense<-2139095041> : vector<8xi32>
 // CHECK-DAG: %[[GS:.*]] = memref.alloca() : memref<4xf32>
 // CHECK-DAG: %[[KEPT:.*]] = memref.alloca() : memref<4xi1>
-// CHECK: arith.cmpf uno
-// CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// CHECK: arith.select %{{.*}}, %[[NEGINF]], %{{.*}} : vector<8xi1>, vector<8xi32>
+// CHECK: vector.reduction <maxsi>
 // CHECK: memref.store %{{.*}}, %[[GS]]
 // CHECK: memref.store %true, %[[KEPT]]
 // CHECK: %[[ISKEPT:.*]] = memref.load %[[KEPT]]
-// CHECK: scf.if %[[ISKEPT]] -> (index)
+// CHECK: %[[EXCLUDED:.*]] = arith.xori %[[ISKEPT]], %true
+// CHECK: scf.if %[[EXCLUDED]] {
+// CHECK: memref.store %c-2147483648_i32
 func.func @topk_groups(%s: memref<?x16xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi64>) {
   moe.buffer.topk ins(%s : memref<?x16xf32>)
       outs(%w, %i : memref<?x2xf32>, memref<?x2xi64>) {k = 2, num_groups = 4, topk_groups = 2}

@@ -31,9 +31,26 @@ struct RowStats {
   Value sum;
 };
 
-/// The f32 score of f32 logit `x`. `stats` is used by softmax only.
+/// How a score function computes exp: math.exp (lowered to the target's
+/// library, e.g. __nv_expf on the GPU) or an inline polynomial that
+/// vectorises (the CPU lowering).
+enum class ExpKind { Library, Polynomial };
+
+/// The f32 score of f32 logit `x` (a scalar or a vector of f32). `stats` is
+/// used by softmax only.
 Value emitScore(ImplicitLocOpBuilder &b, ScoreFunction function, Value x,
-                const RowStats &stats);
+                const RowStats &stats, ExpKind exp = ExpKind::Library);
+
+/// exp(x) for an f32 scalar or vector, by `kind`.
+Value emitExp(ImplicitLocOpBuilder &b, Value x, ExpKind kind);
+
+/// exp(x) for an f32 scalar or vector as arith ops only: Cody-Waite range
+/// reduction and a degree-6 polynomial (Cephes expf), within 2 ulp; inf for
+/// x > 88.72, 0 below -87.33, NaN for NaN.
+Value emitExpPolynomial(ImplicitLocOpBuilder &b, Value x);
+
+/// An f32 constant with the type of `like` (a scalar, or a splat vector).
+Value emitF32Like(ImplicitLocOpBuilder &b, Value like, double value);
 
 /// log(1 + y), accurate for small y (without a libm call).
 Value emitLog1p(ImplicitLocOpBuilder &b, Value y);

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""CPU benchmark: one routing + bias-update step compiled by moe-mlir against
+the same step in PyTorch eager, on the same data, one thread each.
+
+Usage: route_bench.py [--build build] [--reps N]
+Prints, per (T, E, K, groups), the median milliseconds of each and the ratio
+PyTorch / compiled. Before timing it checks that both choose the same experts
+with the same weights, counts and new bias, and exits non-zero otherwise.
+"""
+
+import argparse
+import ctypes
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LLVM = "/usr/lib/llvm-22/bin"
+# (function, T, E, K, groups, keep, scale)
+ROWS = [
+    ("step_e256_g8", 4096, 256, 8, 8, 4, 2.5),
+    ("step_e64", 16384, 64, 6, 1, 1, 1.0),
+    ("step_e384", 4096, 384, 8, 1, 1, 1.0),
+]
+RATE = 1e-3
+
+
+def build_library(build, workdir):
+    """Lowers bench/cpu/route_step.mlir to a shared library (opt -O3, then
+    llc, for this machine's CPU, as a JIT would)."""
+    src = os.path.join(ROOT, "bench", "cpu", "route_step.mlir")
+    lowered = os.path.join(workdir, "step.mlir")
+    ll = os.path.join(workdir, "step.ll")
+    obj = os.path.join(workdir, "step.o")
+    lib = os.path.join(workdir, "libstep.so")
+    subprocess.run([os.path.join(build, "bin", "moe-opt"), src, "--moe-lower-to-cpu",
+                    "-o", lowered], check=True)
+    subprocess.run([os.path.join(LLVM, "mlir-translate"), "--mlir-to-llvmir", lowered,
+                    "-o", ll], check=True)
+    optimized = os.path.join(workdir, "step.opt.bc")
+    subprocess.run([os.path.join(LLVM, "opt"), "-O3", "-mcpu=native", ll, "-o", optimized],
+                   check=True)
+    subprocess.run([os.path.join(LLVM, "llc"), "-O3", "-mcpu=native", "-filetype=obj",
+                    "-relocation-model=pic", optimized, "-o", obj], check=True)
+    subprocess.run(["gcc", "-shared", obj, "-o", lib, "-lm"], check=True)
+    return ctypes.CDLL(lib)
+
+
+def descriptor(array):
+    """A ranked memref descriptor (by reference) viewing a C-contiguous array."""
+    rank = array.ndim
+
+    class MemRef(ctypes.Structure):
+        _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                    ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * rank),
+                    ("strides", ctypes.c_int64 * rank)]
+
+    ptr = array.ctypes.data
+    strides = [s // array.itemsize for s in array.strides]
+    return ctypes.byref(MemRef(ptr, ptr, 0, (ctypes.c_int64 * rank)(*array.shape),
+                               (ctypes.c_int64 * rank)(*strides)))
+
+
+def torch_step(logits, bias, k, groups, keep, scale):
+    """The DeepSeek-V3 gate and the bias update, written plainly."""
+    scores = torch.sigmoid(logits)
+    keys = scores + bias
+    if groups > 1:
+        t, e = keys.shape
+        grouped = keys.view(t, groups, e // groups)
+        group_scores = grouped.topk(2, dim=-1).values.sum(-1)
+        kept = group_scores.topk(keep, dim=-1).indices
+        mask = torch.zeros(t, groups, dtype=torch.bool)
+        mask.scatter_(1, kept, True)
+        keys = keys.masked_fill(~mask.repeat_interleave(e // groups, 1), float("-inf"))
+    indices = keys.topk(k, dim=-1).indices
+    weights = scores.gather(1, indices)
+    weights = scale * weights / weights.sum(-1, keepdim=True)
+    counts = torch.bincount(indices.flatten(), minlength=scores.shape[1])
+    mean = counts.sum().float() / scores.shape[1]
+    new_bias = bias + RATE * torch.sign(mean - counts.float())
+    return weights, indices, counts, new_bias
+
+
+def median_ms(fn, reps):
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--reps", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(2024)
+    failures = 0
+    print(f"{'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>12} "
+          f"{'torch ms':>9} {'torch/moe':>10}")
+    with tempfile.TemporaryDirectory() as workdir:
+        lib = build_library(args.build, workdir)
+        for name, t, e, k, groups, keep, scale in ROWS:
+            fn = getattr(lib, "_mlir_ciface_" + name)
+            x = rng.standard_normal((t, e), dtype=np.float32)
+            b = (0.01 * rng.standard_normal(e)).astype(np.float32)
+            w = np.empty((t, k), np.float32)
+            i = np.empty((t, k), np.int32)
+            c = np.empty(e, np.int32)
+            nb = np.empty(e, np.float32)
+            args_ = [descriptor(a) for a in (x, b, w, i, c, nb)]
+            compiled = lambda: fn(*args_)  # noqa: E731
+            xt, bt = torch.from_numpy(x), torch.from_numpy(b)
+            eager = lambda: torch_step(xt, bt, k, groups, keep, scale)  # noqa: E731
+
+            compiled()
+            tw, ti, tc, tnb = eager()
+            same = (np.array_equal(i, ti.numpy())
+                    and np.allclose(w, tw.numpy(), rtol=1e-5, atol=1e-6)
+                    and np.array_equal(c, tc.numpy())
+                    and np.allclose(nb, tnb.numpy(), rtol=0, atol=1e-7))
+            if not same:
+                failures += 1
+                print(f"MISMATCH: {name} T={t}", file=sys.stderr)
+            ours = median_ms(compiled, args.reps)
+            theirs = median_ms(eager, args.reps)
+            label = f"{keep} of {groups}" if groups > 1 else "1"
+            print(f"{t:6d} {e:4d} {k:2d} {label:>9} {ours:12.3f} {theirs:9.3f} "
+                  f"{theirs / ours:10.1f}")
+    if failures:
+        sys.exit(f"{failures} row(s) disagree with PyTorch")
+
+
+if __name__ == "__main__":
+    main()
