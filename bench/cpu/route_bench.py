@@ -88,27 +88,32 @@ def torch_step(logits, bias, k, groups, keep, scale):
     return weights, indices, counts, new_bias
 
 
-def median_ms(fn, reps):
+def time_pair(first, second, reps):
+    """Times two callables in alternation (so that drift on a shared machine
+    hits both alike); returns per callable (median ms, min ms)."""
     for _ in range(3):
-        fn()
-    times = []
+        first()
+        second()
+    samples = ([], [])
     for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        for fn, out in ((first, samples[0]), (second, samples[1])):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1e3)
+    return [(statistics.median(s), min(s)) for s in samples]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=30)
     args = parser.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(2024)
     failures = 0
-    print(f"{'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>12} "
-          f"{'torch ms':>9} {'torch/moe':>10}")
+    print("median (min) milliseconds of one step, one thread each")
+    print(f"{'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>16} "
+          f"{'torch eager ms':>18} {'torch/moe':>10}")
     with tempfile.TemporaryDirectory() as workdir:
         lib = build_library(args.build, workdir)
         for name, t, e, k, groups, keep, scale in ROWS:
@@ -133,11 +138,10 @@ def main():
             if not same:
                 failures += 1
                 print(f"MISMATCH: {name} T={t}", file=sys.stderr)
-            ours = median_ms(compiled, args.reps)
-            theirs = median_ms(eager, args.reps)
+            (ours, ours_min), (theirs, theirs_min) = time_pair(compiled, eager, args.reps)
             label = f"{keep} of {groups}" if groups > 1 else "1"
-            print(f"{t:6d} {e:4d} {k:2d} {label:>9} {ours:12.3f} {theirs:9.3f} "
-                  f"{theirs / ours:10.1f}")
+            print(f"{t:6d} {e:4d} {k:2d} {label:>9} {ours:8.3f} ({ours_min:5.2f}) "
+                  f"{theirs:9.3f} ({theirs_min:6.2f}) {theirs / ours:10.1f}")
     if failures:
         sys.exit(f"{failures} row(s) disagree with PyTorch")
 

@@ -84,14 +84,20 @@ Value mlir::moe::emitExpPolynomial(ImplicitLocOpBuilder &b, Value x) {
                                   arith::MulFOp::create(b, n, c(0.693359375)));
   r = arith::SubFOp::create(b, r,
                             arith::MulFOp::create(b, n, c(-2.12194440e-4)));
-  // exp(r) on [-ln2/2, ln2/2]: 1 + r + r^2 * P(r).
+  // exp(r) on [-ln2/2, ln2/2]: 1 + r + r^2 * P(r), Horner's rule with its
+  // multiply-adds contractible into FMAs.
+  auto contract = arith::FastMathFlagsAttr::get(b.getContext(),
+                                                arith::FastMathFlags::contract);
+  auto mulAdd = [&](Value x, Value y, Value z) -> Value {
+    return arith::AddFOp::create(b, arith::MulFOp::create(b, x, y, contract),
+                                 z, contract);
+  };
   Value p = c(1.9875691500e-4);
   for (double coefficient : {1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
                              1.6666665459e-1, 5.0000001201e-1})
-    p = arith::AddFOp::create(b, arith::MulFOp::create(b, p, r), c(coefficient));
+    p = mulAdd(p, r, c(coefficient));
   Value r2 = arith::MulFOp::create(b, r, r);
-  Value expR = arith::AddFOp::create(
-      b, arith::AddFOp::create(b, arith::MulFOp::create(b, p, r2), r), c(1.0));
+  Value expR = arith::AddFOp::create(b, mulAdd(p, r2, r), c(1.0));
   // 2^n as two factors, so that n = 128 (x near 88.72) does not overflow the
   // exponent field of one of them.
   Value ni = arith::FPToSIOp::create(b, intType, n);

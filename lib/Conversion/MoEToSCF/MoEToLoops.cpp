@@ -384,23 +384,31 @@ Value emitArgMax(ImplicitLocOpBuilder &b, Value images, Value first,
   return arith::IndexCastOp::create(b, b.getIndexType(), index);
 }
 
-/// Marks expert `e` of `images` removed with a vector read-modify-write of
-/// its chunk: a scalar store followed by the next round's vector load of the
-/// same bytes would stall on store forwarding.
-void emitRemove(ImplicitLocOpBuilder &b, Value images, Value e) {
+/// Sets element `index` of the i32 buffer `buffer` to `value` with a vector
+/// read-modify-write of its chunk: a scalar store followed by a vector load
+/// of the same bytes (the next round's) would stall on store forwarding.
+void emitSetLane(ImplicitLocOpBuilder &b, Value buffer, Value index,
+                 Value value) {
   auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
   Value width = constIndex(b, kVectorWidth);
   Value chunk =
-      arith::MulIOp::create(b, arith::DivUIOp::create(b, e, width), width);
-  Value lanes = emitLaneIndices(b, chunk);
-  Value isE = arith::CmpIOp::create(
-      b, arith::CmpIPredicate::eq, lanes,
+      arith::MulIOp::create(b, arith::DivUIOp::create(b, index, width), width);
+  Value isIndex = arith::CmpIOp::create(
+      b, arith::CmpIPredicate::eq, emitLaneIndices(b, chunk),
       vector::BroadcastOp::create(
-          b, intType, arith::IndexCastOp::create(b, b.getI32Type(), e)));
+          b, intType, arith::IndexCastOp::create(b, b.getI32Type(), index)));
   Value updated = arith::SelectOp::create(
-      b, isE, splatI32(b, kRemovedRank),
-      vector::LoadOp::create(b, intType, images, chunk));
-  vector::StoreOp::create(b, updated, images, chunk);
+      b, isIndex, vector::BroadcastOp::create(b, intType, value),
+      vector::LoadOp::create(b, intType, buffer, chunk));
+  vector::StoreOp::create(b, updated, buffer, chunk);
+}
+
+/// The best rank image of the chunk of kVectorWidth experts at `first`.
+Value emitChunkMax(ImplicitLocOpBuilder &b, Value images, Value first) {
+  auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+  return vector::ReductionOp::create(
+      b, vector::CombiningKind::MAXSI,
+      vector::LoadOp::create(b, intType, images, first));
 }
 
 /// Runs the (group-limited) selection of one token over its row buffers: K
@@ -418,6 +426,10 @@ public:
     auto rankRow = MemRefType::get({padded}, b.getI32Type());
     row = {createScratch(b, f32Row), createScratch(b, f32Row)};
     images = createScratch(b, rankRow);
+    chunkPadded =
+        llvm::divideCeil(padded / kVectorWidth, kVectorWidth) * kVectorWidth;
+    chunkMaxima =
+        createScratch(b, MemRefType::get({chunkPadded}, b.getI32Type()));
     winnerIds = createScratch(b, MemRefType::get({config.k}, b.getIndexType()));
     winnerScores =
         createScratch(b, MemRefType::get({config.k}, b.getF32Type()));
@@ -432,7 +444,6 @@ public:
   }
 
   void select(ImplicitLocOpBuilder &b) const {
-    Value numExperts = constIndex(b, config.numExperts);
     Value removed = arith::ConstantIntOp::create(b, b.getI32Type(),
                                                  kRemovedRank);
     // Rank images of the row; padding lanes are removed.
@@ -459,12 +470,48 @@ public:
     if (config.isGroupLimited())
       excludeGroups(b, removed);
 
-    // K rounds: the best remaining expert wins and leaves the row.
+    if (padded / kVectorWidth <= kVectorWidth) {
+      // A row of at most kVectorWidth chunks: each round scans it.
+      emitFor(b, 0, config.k, [&](ImplicitLocOpBuilder &b, Value j) {
+        Value e = emitArgMax(b, images, constIndex(b, 0),
+                             constIndex(b, config.numExperts));
+        store(b, e, winnerIds, j);
+        store(b, load(b, row.scores, e), winnerScores, j);
+        emitSetLane(b, images, e, removed);
+      });
+      return;
+    }
+    // Wider rows: K rounds of a two-level tournament. The best chunk (by the
+    // best image of each chunk of kVectorWidth experts; the lowest chunk
+    // among equals), then the best expert of that chunk (the lowest among
+    // equals), which leaves the row; only its chunk's best image changes.
+    Value width = constIndex(b, kVectorWidth);
+    Value numChunks = constIndex(b, padded / kVectorWidth);
+    emitFor(b, 0, chunkPadded, [&](ImplicitLocOpBuilder &b, Value c) {
+      Value real =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, c, numChunks);
+      auto max = scf::IfOp::create(
+          b, real,
+          [&](OpBuilder &nested, Location loc) {
+            ImplicitLocOpBuilder ib(loc, nested);
+            scf::YieldOp::create(
+                ib, emitChunkMax(ib, images,
+                                 arith::MulIOp::create(ib, c, width)));
+          },
+          [&](OpBuilder &nested, Location loc) {
+            scf::YieldOp::create(nested, loc, removed);
+          });
+      store(b, max.getResult(0), chunkMaxima, c);
+    });
     emitFor(b, 0, config.k, [&](ImplicitLocOpBuilder &b, Value j) {
-      Value e = emitArgMax(b, images, constIndex(b, 0), numExperts);
+      Value c = emitArgMax(b, chunkMaxima, constIndex(b, 0), numChunks);
+      Value first = arith::MulIOp::create(b, c, width);
+      Value e = emitArgMax(b, images, first,
+                           arith::AddIOp::create(b, first, width));
       store(b, e, winnerIds, j);
       store(b, load(b, row.scores, e), winnerScores, j);
-      emitRemove(b, images, e);
+      emitSetLane(b, images, e, removed);
+      emitSetLane(b, chunkMaxima, c, emitChunkMax(b, images, first));
     });
   }
 
@@ -485,7 +532,7 @@ public:
           b, 0, config.groupTop, ValueRange{emitF32(b, 0.0)},
           [&](ImplicitLocOpBuilder &b, Value, ValueRange acc) {
             Value e = emitArgMax(b, groupImages, first, end);
-            emitRemove(b, groupImages, e);
+            emitSetLane(b, groupImages, e, removed);
             Value key = emitNaNToNegInf(b, load(b, row.keys, e));
             return SmallVector<Value>{arith::AddFOp::create(b, acc[0], key)};
           })[0];
@@ -517,8 +564,10 @@ public:
 
   SelectionConfig config;
   int64_t padded;
+  /// Chunks of the row, padded to a multiple of kVectorWidth.
+  int64_t chunkPadded;
   TokenRow row;
-  Value images, groupImages, winnerIds, winnerScores;
+  Value images, groupImages, chunkMaxima, winnerIds, winnerScores;
   std::optional<BestK> keptGroups;
   Value groupScores, groupKept;
 };
