@@ -20,6 +20,9 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import torch_gate  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LLVM = "/usr/lib/llvm-22/bin"
 # (function, T, E, K, groups, keep, scale)
@@ -68,24 +71,9 @@ def descriptor(array):
 
 
 def torch_step(logits, bias, k, groups, keep, scale):
-    """The DeepSeek-V3 gate and the bias update, written plainly."""
-    scores = torch.sigmoid(logits)
-    keys = scores + bias
-    if groups > 1:
-        t, e = keys.shape
-        grouped = keys.view(t, groups, e // groups)
-        group_scores = grouped.topk(2, dim=-1).values.sum(-1)
-        kept = group_scores.topk(keep, dim=-1).indices
-        mask = torch.zeros(t, groups, dtype=torch.bool)
-        mask.scatter_(1, kept, True)
-        keys = keys.masked_fill(~mask.repeat_interleave(e // groups, 1), float("-inf"))
-    indices = keys.topk(k, dim=-1).indices
-    weights = scores.gather(1, indices)
-    weights = scale * weights / weights.sum(-1, keepdim=True)
-    counts = torch.bincount(indices.flatten(), minlength=scores.shape[1])
-    mean = counts.sum().float() / scores.shape[1]
-    new_bias = bias + RATE * torch.sign(mean - counts.float())
-    return weights, indices, counts, new_bias
+    """The gate and the bias update in PyTorch eager."""
+    weights, indices, counts = torch_gate.gate(logits, bias, k, groups, keep, scale)
+    return weights, indices, counts, torch_gate.update_bias(bias, counts, RATE)
 
 
 def time_pair(first, second, reps):

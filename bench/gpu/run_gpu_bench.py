@@ -21,6 +21,10 @@ import time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import torch_gate  # noqa: E402  (bench/torch_gate.py, copied beside it)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = {
     # name: (experts, groups, keep, normalize scale, dtype)
@@ -37,22 +41,7 @@ PEAK_GBS = {"H100 80GB HBM3": 3350, "H100 PCIe": 2000, "H100 NVL": 3900,
 
 
 def gate(logits, bias, groups, keep, scale):
-    """The DeepSeek-V3 / Kimi gate, written plainly."""
-    scores = torch.sigmoid(logits.float())
-    keys = scores + bias
-    if groups > 1:
-        t, e = keys.shape
-        grouped = keys.view(t, groups, e // groups)
-        group_scores = grouped.topk(2, dim=-1).values.sum(-1)
-        kept = group_scores.topk(keep, dim=-1).indices
-        mask = torch.zeros(t, groups, dtype=torch.bool, device=keys.device)
-        mask.scatter_(1, kept, True)
-        keys = keys.masked_fill(~mask.repeat_interleave(e // groups, 1), float("-inf"))
-    indices = keys.topk(K, dim=-1).indices
-    weights = scores.gather(1, indices)
-    weights = scale * weights / weights.sum(-1, keepdim=True)
-    counts = torch.bincount(indices.flatten(), minlength=scores.shape[1])
-    return weights, indices, counts
+    return torch_gate.gate(logits, bias, K, groups, keep, scale)
 
 
 def time_call(fn, iters):
