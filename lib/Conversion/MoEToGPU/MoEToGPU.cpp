@@ -319,54 +319,77 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
     SmallVector<Value> group;
     for (Value e : row.expert)
       group.push_back(arith::DivUIOp::create(b, e, groupSize));
-    // Group scores: the sum of each group's group_top best keys, NaN as -inf.
-    SmallVector<Value> groupScore;
-    for (int64_t g = 0; g < config.numGroups; ++g) {
-      Value gValue = arith::ConstantIntOp::create(b, b.getI32Type(), g);
-      SmallVector<Value> member;
+    // Group scores: the sum of each group's group_top best keys, NaN as -inf,
+    // in a private array. The rounds are loops, not unrolled: G * group_top
+    // rounds over E / 32 slots each would make the kernel huge.
+    SmallVector<Value> nanAsNegInf;
+    for (Value key : keys)
+      nanAsNegInf.push_back(emitNaNToNegInf(b, key));
+    Value groupScores = memref::AllocaOp::create(
+        b, MemRefType::get({config.numGroups}, b.getF32Type()));
+    emitFor(b, 0, config.numGroups, [&](ImplicitLocOpBuilder &b, Value g) {
+      Value gValue = arith::IndexCastOp::create(b, b.getI32Type(), g);
+      SmallVector<Value> init{emitF32(b, 0.0)};
       for (size_t s = 0; s < numSlots; ++s)
-        member.push_back(arith::AndIOp::create(
+        init.push_back(arith::AndIOp::create(
             b, row.inRange[s],
             arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group[s],
                                   gValue)));
-      Value sum = emitF32(b, 0.0);
-      for (int64_t r = 0; r < config.groupTop; ++r) {
-        SmallVector<Candidate> slots;
-        for (size_t s = 0; s < numSlots; ++s)
-          slots.push_back({emitNaNToNegInf(b, keys[s]), row.expert[s], Value(),
-                           member[s]});
-        Candidate best = emitWarpBest(b, emitLaneBest(b, slots));
-        sum = arith::AddFOp::create(b, sum, best.key);
-        for (size_t s = 0; s < numSlots; ++s)
-          member[s] = arith::AndIOp::create(
-              b, member[s],
-              arith::CmpIOp::create(b, arith::CmpIPredicate::ne, row.expert[s],
-                                    best.index));
-      }
-      groupScore.push_back(sum);
-    }
-    // Group g is kept when fewer than topk_groups groups rank before it.
-    Value keptMask = arith::ConstantIntOp::create(b, b.getI64Type(), 0);
-    for (int64_t g = 0; g < config.numGroups; ++g) {
-      Value before = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
-      for (int64_t h = 0; h < config.numGroups; ++h) {
-        if (h == g)
-          continue;
-        Value hFirst = emitRanksAbove(b, groupScore[h], groupScore[g]);
-        if (h < g) // a tie goes to the lower group index
-          hFirst = arith::XOrIOp::create(
-              b, emitRanksAbove(b, groupScore[g], groupScore[h]), notTrue);
-        before = arith::AddIOp::create(
-            b, before, arith::ExtUIOp::create(b, b.getI32Type(), hFirst));
-      }
-      Value kept = arith::CmpIOp::create(
-          b, arith::CmpIPredicate::slt, before,
-          arith::ConstantIntOp::create(b, b.getI32Type(), config.topkGroups));
-      Value bit = arith::ShLIOp::create(
-          b, arith::ExtUIOp::create(b, b.getI64Type(), kept),
-          arith::ConstantIntOp::create(b, b.getI64Type(), g));
-      keptMask = arith::OrIOp::create(b, keptMask, bit);
-    }
+      SmallVector<Value> result = emitForIter(
+          b, 0, config.groupTop, init,
+          [&](ImplicitLocOpBuilder &b, Value, ValueRange args) {
+            SmallVector<Candidate> slots;
+            for (size_t s = 0; s < numSlots; ++s)
+              slots.push_back(
+                  {nanAsNegInf[s], row.expert[s], Value(), args[1 + s]});
+            Candidate best = emitWarpBest(b, emitLaneBest(b, slots));
+            SmallVector<Value> next{
+                arith::AddFOp::create(b, args[0], best.key)};
+            for (size_t s = 0; s < numSlots; ++s)
+              next.push_back(arith::AndIOp::create(
+                  b, args[1 + s],
+                  arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                        row.expert[s], best.index)));
+            return next;
+          });
+      store(b, result[0], groupScores, g);
+    });
+    // Group g is kept when fewer than topk_groups groups rank before it (a
+    // tie goes to the lower group index).
+    Value keptMask = emitForIter(
+        b, 0, config.numGroups,
+        ValueRange{arith::ConstantIntOp::create(b, b.getI64Type(), 0)},
+        [&](ImplicitLocOpBuilder &b, Value g, ValueRange mask) {
+          Value gScore = load(b, groupScores, g);
+          Value before = emitForIter(
+              b, 0, config.numGroups,
+              ValueRange{arith::ConstantIntOp::create(b, b.getI32Type(), 0)},
+              [&](ImplicitLocOpBuilder &b, Value h, ValueRange count) {
+                Value hScore = load(b, groupScores, h);
+                Value lower = arith::CmpIOp::create(
+                    b, arith::CmpIPredicate::ult, h, g);
+                Value tieToH = arith::AndIOp::create(
+                    b, lower,
+                    arith::XOrIOp::create(
+                        b, emitRanksAbove(b, gScore, hScore), notTrue));
+                Value hFirst = arith::AndIOp::create(
+                    b,
+                    arith::CmpIOp::create(b, arith::CmpIPredicate::ne, h, g),
+                    arith::OrIOp::create(
+                        b, emitRanksAbove(b, hScore, gScore), tieToH));
+                return SmallVector<Value>{arith::AddIOp::create(
+                    b, count[0],
+                    arith::ExtUIOp::create(b, b.getI32Type(), hFirst))};
+              })[0];
+          Value kept = arith::CmpIOp::create(
+              b, arith::CmpIPredicate::slt, before,
+              arith::ConstantIntOp::create(b, b.getI32Type(),
+                                           config.topkGroups));
+          Value bit = arith::ShLIOp::create(
+              b, arith::ExtUIOp::create(b, b.getI64Type(), kept),
+              arith::IndexCastOp::create(b, b.getI64Type(), g));
+          return SmallVector<Value>{arith::OrIOp::create(b, mask[0], bit)};
+        })[0];
     // Slots past E may compute a group index of 64 or more: clamp the shift
     // (a shift by the bit width is poison, which `and` with the slot's
     // false range bit would not cancel).

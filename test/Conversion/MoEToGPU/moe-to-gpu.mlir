@@ -143,3 +143,21 @@ func.func @combine(%y: memref<?x16xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi3
       outs(%o : memref<?x16xbf16>)
   return
 }
+
+// -----
+
+// Group scoring is a loop over groups and rounds (the slots' availability
+// carried in iter_args), with the scores in a private array: 64 groups with
+// group_top = 16 do not unroll into 1024 rounds.
+// CHECK-LABEL: func.func @many_groups(
+// CHECK: gpu.launch
+// CHECK: %[[SCORES:.*]] = memref.alloca() : memref<64xf32>
+// CHECK: scf.for %[[G:.*]] = %c0 to %c64 step %c1 {
+// CHECK: scf.for %{{.*}} = %c0 to %c16 step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, i1, i1, i1, i1, i1, i1, i1, i1
+// CHECK: gpu.shuffle xor
+// CHECK: memref.store %{{.*}}, %[[SCORES]][%[[G]]]
+func.func @many_groups(%s: memref<?x1024xf32>, %w: memref<?x32xf32>, %i: memref<?x32xi32>) {
+  moe.buffer.topk ins(%s : memref<?x1024xf32>) outs(%w, %i : memref<?x32xf32>, memref<?x32xi32>)
+      {k = 32, num_groups = 64, topk_groups = 2, group_top = 16}
+  return
+}
