@@ -82,3 +82,18 @@ func.func @no_score(%s: tensor<?x16xf32>) -> tensor<?x2xi32> {
   %w, %i = moe.topk %s {k = 2} : tensor<?x16xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
   return %i : tensor<?x2xi32>
 }
+
+// -----
+
+// score -> topk -> normalize, no load: the normalisation folds in; the counts
+// are computed but unused.
+// CHECK-LABEL: func.func @score_topk_normalize
+// CHECK-NEXT: %[[W:.*]], %[[I:.*]], %{{.*}} = moe.route sigmoid %{{.*}} bias(%{{.*}}) {k = 2 : i64, normalize, scale = 1.500000e+00 : f32} : tensor<7x32xf16>, tensor<32xf32> -> tensor<7x2xf32>, tensor<7x2xi32>, tensor<32xi32>
+// CHECK-NEXT: return %[[W]], %[[I]]
+func.func @score_topk_normalize(%x: tensor<7x32xf16>, %b: tensor<32xf32>)
+    -> (tensor<7x2xf32>, tensor<7x2xi32>) {
+  %s = moe.score sigmoid %x : tensor<7x32xf16> -> tensor<7x32xf32>
+  %w, %i = moe.topk %s bias(%b) {k = 2} : tensor<7x32xf32>, tensor<32xf32> -> tensor<7x2xf32>, tensor<7x2xi32>
+  %wn = moe.normalize %w {scale = 1.5 : f32} : tensor<7x2xf32>
+  return %wn, %i : tensor<7x2xf32>, tensor<7x2xi32>
+}
