@@ -584,3 +584,27 @@ func.func @f(%x: tensor<?x8xf32>) {
   %0 = moe.frobnicate %x : tensor<?x8xf32>
   return
 }
+
+// -----
+
+func.func @f(%i: tensor<?x2xi32>) {
+  // expected-error @+1 {{the number of token_ids rows for num_experts = 64, block = 4611686018427387904 overflows 64 bits}}
+  %o, %t, %s = moe.dispatch %i {num_experts = 64, block = 4611686018427387904} : tensor<?x2xi32> -> tensor<65xi32>, tensor<?xi32>, tensor<?x2xi32>
+  return
+}
+
+// -----
+
+func.func @f(%i: tensor<4x2xi32>) {
+  // expected-error @+1 {{the number of token_ids rows for num_experts = 64, block = 1, capacity = 9223372036854775807 overflows 64 bits}}
+  %o, %t, %s = moe.dispatch %i {num_experts = 64, capacity = 9223372036854775807} : tensor<4x2xi32> -> tensor<65xi32>, tensor<?xi32>, tensor<4x2xi32>
+  return
+}
+
+// -----
+
+func.func @f(%i: tensor<4611686018427387904x8xi32>) {
+  // expected-error @+1 {{the number of token_ids rows for num_experts = 64, block = 1 overflows 64 bits}}
+  %o, %t, %s = moe.dispatch %i {num_experts = 64} : tensor<4611686018427387904x8xi32> -> tensor<65xi32>, tensor<?xi32>, tensor<4611686018427387904x8xi32>
+  return
+}

@@ -10,6 +10,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/Support/CheckedArithmetic.h"
 
 #include <string>
 
@@ -261,7 +262,8 @@ static LogicalResult verifyRouteTypes(Operation *op, Named logits,
 }
 
 /// Rows of the token_ids of a dispatch; kDynamic when they depend on a
-/// dynamic token count.
+/// dynamic token count. The verifier has checked that the padding terms fit
+/// in 64 bits (verifyDispatchPadding).
 static int64_t getDispatchRows(int64_t numTokens, int64_t numChosen,
                                int64_t numExperts, int64_t block,
                                std::optional<int64_t> capacity) {
@@ -270,6 +272,32 @@ static int64_t getDispatchRows(int64_t numTokens, int64_t numChosen,
   if (ShapedType::isDynamic(numTokens))
     return ShapedType::kDynamic;
   return numTokens * numChosen + numExperts * (block - 1);
+}
+
+/// The row count of token_ids must fit in 64 bits: E * (block - 1), plus
+/// T * K for a static T, or E * roundup(C, block) with a capacity.
+static LogicalResult verifyDispatchPadding(Operation *op, int64_t numTokens,
+                                           int64_t numChosen,
+                                           int64_t numExperts, int64_t block,
+                                           std::optional<int64_t> capacity) {
+  std::optional<int64_t> padding = llvm::checkedMul(numExperts, block - 1);
+  std::optional<int64_t> rows = padding;
+  if (capacity) {
+    rows.reset();
+    if (std::optional<int64_t> padded = llvm::checkedAdd(*capacity, block - 1))
+      rows = llvm::checkedMul(numExperts, *padded / block * block);
+  } else if (padding && !ShapedType::isDynamic(numTokens)) {
+    if (std::optional<int64_t> pairs = llvm::checkedMul(numTokens, numChosen))
+      rows = llvm::checkedAdd(*pairs, *padding);
+    else
+      rows.reset();
+  }
+  if (!padding || !rows)
+    return op->emitOpError("the number of token_ids rows for num_experts = ")
+           << numExperts << ", block = " << block
+           << (capacity ? ", capacity = " + std::to_string(*capacity) : "")
+           << " overflows 64 bits";
+  return success();
 }
 
 static LogicalResult verifyDispatchTypes(Operation *op, Named indices,
@@ -283,7 +311,9 @@ static LogicalResult verifyDispatchTypes(Operation *op, Named indices,
       failed(verifyDimEquals(op, offsets, 0, numExperts + 1,
                              "elements (num_experts + 1)")))
     return failure();
-  if (failed(verifyRank(op, tokenIds, 1)))
+  if (failed(verifyRank(op, tokenIds, 1)) ||
+      failed(verifyDispatchPadding(op, indices.dim(0), indices.dim(1),
+                                   numExperts, block, capacity)))
     return failure();
   int64_t rows = getDispatchRows(indices.dim(0), indices.dim(1), numExperts,
                                  block, capacity);
