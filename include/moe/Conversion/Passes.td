@@ -53,7 +53,8 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
     memory (for example from `gpu.alloc`).
 
     Limits, diagnosed at compile time: E <= 1024 experts and K <= 32 for the
-    warp selection, num_groups <= 64, identity-layout buffers.
+    warp selection, num_groups <= 64, a load histogram within 48 KiB of
+    workgroup memory, identity-layout buffers with host copies.
   }];
   let options = [
     Option<"hostCopies", "host-copies", "bool", /*default=*/"true",

@@ -45,6 +45,8 @@ constexpr int64_t kMaxWarpExperts = kWarpSize * 32;
 constexpr int64_t kBlockSize = 256;
 /// Groups are kept in a 64-bit mask.
 constexpr int64_t kMaxGroups = 64;
+/// Static workgroup memory of a block (the load histogram must fit).
+constexpr int64_t kMaxWorkgroupBytes = 48 * 1024;
 
 //===----------------------------------------------------------------------===//
 // Kernel construction
@@ -1152,6 +1154,18 @@ struct ConvertMoEToGPUPass
     // Shapes beyond what the kernels support are diagnosed before anything
     // is rewritten.
     WalkResult supported = getOperation()->walk([](Operation *op) {
+      if (auto load = dyn_cast<BufferLoadOp>(op)) {
+        int64_t bytes = static_cast<int64_t>(load.getNumExperts()) *
+                        elementTypeOf(load.getCounts()).getIntOrFloatBitWidth() /
+                        8;
+        if (bytes > kMaxWorkgroupBytes) {
+          op->emitOpError("GPU lowering keeps the counts in workgroup memory: "
+                          "at most ")
+              << kMaxWorkgroupBytes << " bytes, got " << bytes;
+          return WalkResult::interrupt();
+        }
+        return WalkResult::advance();
+      }
       SelectionConfig config;
       if (auto topk = dyn_cast<BufferTopKOp>(op))
         config = topk.getSelectionConfig();

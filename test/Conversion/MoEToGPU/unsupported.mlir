@@ -32,3 +32,11 @@ func.func @strided(%x: memref<?x64xf32, strided<[128, 1]>>, %s: memref<?x64xf32>
   moe.buffer.score sigmoid ins(%x : memref<?x64xf32, strided<[128, 1]>>) outs(%s : memref<?x64xf32>)
   return
 }
+
+// -----
+
+func.func @load_histogram_too_large(%i: memref<?x2xi64>, %c: memref<8192xi64>) {
+  // expected-error @+1 {{GPU lowering keeps the counts in workgroup memory: at most 49152 bytes, got 65536}}
+  moe.buffer.load ins(%i : memref<?x2xi64>) outs(%c : memref<8192xi64>) {num_experts = 8192}
+  return
+}
