@@ -13,7 +13,14 @@ import os
 import subprocess
 import sys
 
-import matplotlib
+try:
+    import matplotlib
+except ImportError:
+    # A python3 first on PATH (pyenv, a venv) may lack Debian's
+    # python3-matplotlib: run again with the system interpreter.
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    sys.exit("plot_balance: needs matplotlib (apt-get install python3-matplotlib)")
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
