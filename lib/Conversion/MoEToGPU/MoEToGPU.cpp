@@ -492,6 +492,29 @@ RowStats emitWarpRowStats(ImplicitLocOpBuilder &b, ScoreFunction function,
   return {max, emitWarpReduce(b, sum, /*isMax=*/false)};
 }
 
+/// The keys (score + bias) and unbiased scores of token t's slots in a warp:
+/// from logits under `function`, or from scores already when `function` is
+/// empty.
+std::pair<SmallVector<Value>, SmallVector<Value>>
+emitWarpKeys(ImplicitLocOpBuilder &b, const WarpRow &row, Value source,
+             std::optional<ScoreFunction> function, Value bias, Value t) {
+  SmallVector<Value> inputs, keys, scores;
+  for (Value e : row.clamped)
+    inputs.push_back(emitToF32(b, load(b, source, {t, e})));
+  RowStats stats;
+  if (function)
+    stats = emitWarpRowStats(b, *function, row, inputs);
+  for (auto [s, e] : llvm::enumerate(row.clamped)) {
+    Value score =
+        function ? emitScore(b, *function, inputs[s], stats) : inputs[s];
+    scores.push_back(score);
+    keys.push_back(bias ? Value(arith::AddFOp::create(b, score,
+                                                      load(b, bias, e)))
+                        : score);
+  }
+  return {keys, scores};
+}
+
 /// Lane 0 of a real token stores its winners: weights (normalised or
 /// scaled), indices, and, with a histogram, counts them in workgroup memory.
 void emitStoreWarpWinners(ImplicitLocOpBuilder &b, ArrayRef<Candidate> winners,
@@ -597,14 +620,8 @@ struct TopKKernel : KernelPattern<BufferTopKOp> {
         [&](ImplicitLocOpBuilder &b, const KernelContext &, Value t, Value real,
             Value lane) {
           WarpRow row(b, lane, config.numExperts);
-          SmallVector<Value> keys, scores;
-          for (Value e : row.clamped) {
-            Value s = load(b, op.getScores(), {t, e});
-            scores.push_back(s);
-            keys.push_back(op.getBias() ? Value(arith::AddFOp::create(
-                                              b, s, load(b, op.getBias(), e)))
-                                        : s);
-          }
+          auto [keys, scores] = emitWarpKeys(b, row, op.getScores(),
+                                             std::nullopt, op.getBias(), t);
           SmallVector<Candidate> winners =
               emitWarpSelection(b, row, keys, scores, config);
           emitStoreWarpWinners(b, winners, t, real, lane, op.getWeights(),
@@ -632,18 +649,8 @@ struct RouteKernel : KernelPattern<BufferRouteOp> {
           Value hist = ctx.workgroup[0];
           emitZeroWorkgroup(b, ctx, hist, config.numExperts);
           WarpRow row(b, lane, config.numExperts);
-          SmallVector<Value> logits, keys, scores;
-          for (Value e : row.clamped)
-            logits.push_back(emitToF32(b, load(b, op.getLogits(), {t, e})));
-          RowStats stats = emitWarpRowStats(b, op.getFunction(), row, logits);
-          for (auto [s, e] : llvm::enumerate(row.clamped)) {
-            Value score = emitScore(b, op.getFunction(), logits[s], stats);
-            scores.push_back(score);
-            keys.push_back(op.getBias()
-                               ? Value(arith::AddFOp::create(
-                                     b, score, load(b, op.getBias(), e)))
-                               : score);
-          }
+          auto [keys, scores] = emitWarpKeys(b, row, op.getLogits(),
+                                             op.getFunction(), op.getBias(), t);
           SmallVector<Candidate> winners =
               emitWarpSelection(b, row, keys, scores, config);
           emitStoreWarpWinners(b, winners, t, real, lane, op.getWeights(),
