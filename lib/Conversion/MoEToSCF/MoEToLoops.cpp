@@ -471,14 +471,44 @@ public:
       excludeGroups(b, removed);
 
     if (padded / kVectorWidth <= kVectorWidth) {
-      // A row of at most kVectorWidth chunks: each round scans it.
-      emitFor(b, 0, config.k, [&](ImplicitLocOpBuilder &b, Value j) {
-        Value e = emitArgMax(b, images, constIndex(b, 0),
-                             constIndex(b, config.numExperts));
-        store(b, e, winnerIds, j);
-        store(b, load(b, row.scores, e), winnerScores, j);
-        emitSetLane(b, images, e, removed);
-      });
+      // A row of at most kVectorWidth chunks stays in one vector value
+      // across the rounds: each round is a tree reduction to the best image,
+      // then to the lowest expert holding it, with no memory traffic.
+      auto rowType = VectorType::get({padded}, b.getI32Type());
+      SmallVector<int32_t> iota(padded);
+      for (int64_t i = 0; i < padded; ++i)
+        iota[i] = static_cast<int32_t>(i);
+      Value experts = arith::ConstantOp::create(
+          b, DenseIntElementsAttr::get(rowType, iota));
+      Value removedRow = arith::ConstantOp::create(
+          b, DenseElementsAttr::get(rowType, b.getI32IntegerAttr(kRemovedRank)));
+      Value noExpert = arith::ConstantOp::create(
+          b, DenseElementsAttr::get(
+                 rowType, b.getI32IntegerAttr(
+                              std::numeric_limits<int32_t>::max())));
+      Value initial =
+          vector::LoadOp::create(b, rowType, images, constIndex(b, 0));
+      emitForIter(
+          b, 0, config.k, ValueRange{initial},
+          [&](ImplicitLocOpBuilder &b, Value j, ValueRange args) {
+            Value imagesNow = args[0];
+            Value best = vector::ReductionOp::create(
+                b, vector::CombiningKind::MAXSI, imagesNow);
+            Value holds = arith::CmpIOp::create(
+                b, arith::CmpIPredicate::eq, imagesNow,
+                vector::BroadcastOp::create(b, rowType, best));
+            Value lowest = vector::ReductionOp::create(
+                b, vector::CombiningKind::MINSI,
+                arith::SelectOp::create(b, holds, experts, noExpert));
+            Value e = arith::IndexCastOp::create(b, b.getIndexType(), lowest);
+            store(b, e, winnerIds, j);
+            store(b, load(b, row.scores, e), winnerScores, j);
+            Value taken = arith::CmpIOp::create(
+                b, arith::CmpIPredicate::eq, experts,
+                vector::BroadcastOp::create(b, rowType, lowest));
+            return SmallVector<Value>{
+                arith::SelectOp::create(b, taken, removedRow, imagesNow)};
+          });
       return;
     }
     // Wider rows: K rounds of a two-level tournament. The best chunk (by the

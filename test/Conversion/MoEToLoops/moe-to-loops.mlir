@@ -2,11 +2,10 @@
 
 // Top-K: the token's keys (score + bias) and scores go to [E] stack buffers
 // in vector chunks; the keys become integer rank images (-0 as +0, NaN just
-// below -inf); K rounds of a one-pass vector arg-max take the best remaining
-// expert, the lowest index among equals, and mark it removed.
+// below -inf); K rounds of a vector arg-max take the best remaining expert,
+// the lowest index among equals, and mark it removed.
 // CHECK-LABEL: func.func @topk(
 // CHECK-SAME: %[[S:[a-z0-9]+]]: memref<?x16xf32>, %[[B:[a-z0-9]+]]: memref<16xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>)
-// CHECK-DAG: %[[REMOVED:.*]] = arith.constant dense<-2147483648> : vector<8xi32>
 // CHECK-DAG: %[[NAN:.*]] = arith.constant dense<-2147483647> : vector<8xi32>
 // CHECK-DAG: %[[KEYS:.*]] = memref.alloca() : memref<16xf32>
 // CHECK-DAG: %[[SCORES:.*]] = memref.alloca() : memref<16xf32>
@@ -24,18 +23,17 @@
 // CHECK: arith.cmpf uno
 // CHECK: arith.select %{{.*}}, %[[NAN]], %{{.*}} : vector<8xi1>, vector<8xi32>
 // CHECK: vector.store %{{.*}}, %[[IMAGES]]
-// CHECK: scf.for %[[J:.*]] = %{{.*}} to %c2 step
-// CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<8xi32>, vector<8xi32>)
-// CHECK: arith.cmpi sgt
-// CHECK: vector.reduction <maxsi>
+// A row of at most 64 experts stays in one vector across the K rounds.
+// CHECK: %[[ROW:.*]] = vector.load %[[IMAGES]][%{{.*}}] : memref<16xi32>, vector<16xi32>
+// CHECK: scf.for %[[J:.*]] = %{{.*}} to %c2 step %{{.*}} iter_args(%[[CUR:.*]] = %[[ROW]]) -> (vector<16xi32>)
+// CHECK: %[[BEST:.*]] = vector.reduction <maxsi>, %[[CUR]]
 // CHECK: %[[LOW:.*]] = vector.reduction <minsi>
 // CHECK: %[[E:.*]] = arith.index_cast %[[LOW]] : i32 to index
 // CHECK: memref.store %[[E]], %[[IDS]][%[[J]]]
 // The weight is the unbiased score.
 // CHECK: %[[SC:.*]] = memref.load %[[SCORES]][%[[E]]]
 // CHECK: memref.store %[[SC]], %[[VALS]][%[[J]]]
-// CHECK: arith.select %{{.*}}, %[[REMOVED]], %{{.*}} : vector<8xi1>, vector<8xi32>
-// CHECK: vector.store %{{.*}}, %[[IMAGES]]
+// CHECK: arith.select %{{.*}}, %{{.*}}, %[[CUR]] : vector<16xi1>, vector<16xi32>
 // CHECK: scf.for %[[J2:.*]] =
 // CHECK: %[[WV:.*]] = memref.load %[[VALS]][%[[J2]]]
 // CHECK: memref.store %[[WV]], %[[W]][%[[T]], %[[J2]]]
