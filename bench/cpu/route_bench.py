@@ -2,10 +2,18 @@
 """CPU benchmark: one routing + bias-update step compiled by moe-mlir against
 the same step in PyTorch eager, on the same data, one thread each.
 
-Usage: route_bench.py [--build build] [--reps N]
+Usage: route_bench.py [--build build] [--reps N] [--workdir DIR]
+                      [--profile FUNCTION]
 Prints, per (T, E, K, groups), the median milliseconds of each and the ratio
 PyTorch / compiled. Before timing it checks that both choose the same experts
 with the same weights, counts and new bias, and exits non-zero otherwise.
+
+--workdir keeps the lowered IR and the shared library in DIR (a temporary
+directory otherwise). --profile runs only the compiled FUNCTION (step_e64,
+step_e256_g8 or step_e384), --reps times after the check, for a profiler:
+  perf record -o e64.data -- /usr/bin/python3 bench/cpu/route_bench.py \
+      --workdir build/bench --profile step_e64 --reps 3000
+  perf annotate -i e64.data --stdio -s step_e64
 """
 
 import argparse
@@ -95,16 +103,27 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--workdir", help="keep the build products here")
+    parser.add_argument("--profile", metavar="FUNCTION",
+                        help="run only this compiled step, --reps times")
     args = parser.parse_args()
+    names = [row[0] for row in ROWS]
+    if args.profile and args.profile not in names:
+        parser.error(f"--profile: one of {', '.join(names)}")
     torch.set_num_threads(1)
     rng = np.random.default_rng(2024)
     failures = 0
-    print("median (min) milliseconds of one step, one thread each")
-    print(f"{'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>16} "
-          f"{'torch eager ms':>18} {'torch/moe':>10}")
-    with tempfile.TemporaryDirectory() as workdir:
+    if not args.profile:
+        print("median (min) milliseconds of one step, one thread each")
+        print(f"{'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>16} "
+              f"{'torch eager ms':>18} {'torch/moe':>10}")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or tmp
+        os.makedirs(workdir, exist_ok=True)
         lib = build_library(args.build, workdir)
         for name, t, e, k, groups, keep, scale in ROWS:
+            if args.profile and name != args.profile:
+                continue
             fn = getattr(lib, "_mlir_ciface_" + name)
             x = rng.standard_normal((t, e), dtype=np.float32)
             b = (0.01 * rng.standard_normal(e)).astype(np.float32)
@@ -126,6 +145,10 @@ def main():
             if not same:
                 failures += 1
                 print(f"MISMATCH: {name} T={t}", file=sys.stderr)
+            if args.profile:
+                for _ in range(args.reps):
+                    compiled()
+                continue
             (ours, ours_min), (theirs, theirs_min) = time_pair(compiled, eager, args.reps)
             label = f"{keep} of {groups}" if groups > 1 else "1"
             print(f"{t:6d} {e:4d} {k:2d} {label:>9} {ours:8.3f} ({ours_min:5.2f}) "

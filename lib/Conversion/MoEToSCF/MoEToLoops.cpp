@@ -22,6 +22,7 @@
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <limits>
+#include <memory>
 
 namespace mlir::moe {
 #define GEN_PASS_DEF_CONVERTMOETOLOOPS
@@ -80,7 +81,7 @@ Value numTokens(ImplicitLocOpBuilder &b, Value memref) {
 //===----------------------------------------------------------------------===//
 
 /// Lanes of the vector code that computes a token's scores.
-constexpr int64_t kVectorWidth = 8;
+constexpr int64_t kVectorWidth = 16;
 
 /// The K best (key, id, payload) triples seen so far for one token, best
 /// first, in stack buffers. Insertion keeps the contract's order: a new
@@ -411,11 +412,115 @@ Value emitChunkMax(ImplicitLocOpBuilder &b, Value images, Value first) {
       vector::LoadOp::create(b, intType, images, first));
 }
 
-/// Runs the (group-limited) selection of one token over its row buffers: K
-/// rounds of a vectorised arg-max over the rank images of the keys, each
-/// taking the best remaining expert (the lowest index among equals), after
-/// the experts of excluded groups are removed. The winners end in `winnerIds`
-/// and `winnerScores`, best first.
+/// A loop over [0, end) by kVectorWidth carrying `init`.
+SmallVector<Value> emitChunkIter(ImplicitLocOpBuilder &b, int64_t end,
+                                 ValueRange init, IterBodyFn body) {
+  auto loop = scf::ForOp::create(
+      b, constIndex(b, 0), constIndex(b, end), constIndex(b, kVectorWidth),
+      init, [&](OpBuilder &nested, Location loc, Value i, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nested);
+        scf::YieldOp::create(ib, body(ib, i, acc));
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// The lanes of a vector<kVectorWidth x i1> as the low bits of an i32.
+Value emitMaskBits(ImplicitLocOpBuilder &b, Value mask) {
+  auto bitsType = VectorType::get({1}, b.getIntegerType(kVectorWidth));
+  Value bits = vector::BitCastOp::create(b, bitsType, mask);
+  Value scalar = vector::ExtractOp::create(b, bits, ArrayRef<int64_t>{0});
+  return arith::ExtUIOp::create(b, b.getI32Type(), scalar);
+}
+
+/// The number of lanes set in `mask`, as an index.
+Value emitLaneCount(ImplicitLocOpBuilder &b, Value mask) {
+  return arith::IndexCastUIOp::create(
+      b, b.getIndexType(), math::CtPopOp::create(b, emitMaskBits(b, mask)));
+}
+
+/// The first lane set in a vector<n x i1> mask, n <= 64 (n when none), as an
+/// index.
+Value emitFirstLaneOf(ImplicitLocOpBuilder &b, Value mask) {
+  int64_t n = cast<VectorType>(mask.getType()).getNumElements();
+  auto bitsType = VectorType::get({1}, b.getIntegerType(n));
+  Value bits = vector::ExtractOp::create(
+      b, vector::BitCastOp::create(b, bitsType, mask), ArrayRef<int64_t>{0});
+  Value wide = n < 64 ? Value(arith::ExtUIOp::create(b, b.getI64Type(), bits))
+                      : bits;
+  if (n < 64)
+    wide = arith::OrIOp::create(
+        b, wide, arith::ConstantIntOp::create(b, b.getI64Type(), 1LL << n));
+  return arith::IndexCastUIOp::create(
+      b, b.getIndexType(), math::CountTrailingZerosOp::create(b, wide));
+}
+
+/// Per lane l of the i32 vector `v`: how many lanes rank above it, where
+/// lane m ranks above lane l if v[m] > v[l] or, when `lowerLaneFirst`,
+/// v[m] == v[l] and m < l. With `lowerLaneFirst` the counts are a
+/// permutation of [0, kVectorWidth): the rank of each lane. Lane rotations
+/// and compares only: no horizontal reduction, no memory.
+Value emitLaneRanks(ImplicitLocOpBuilder &b, Value v, bool lowerLaneFirst) {
+  auto intType = cast<VectorType>(v.getType());
+  int64_t width = intType.getNumElements();
+  auto maskType = VectorType::get({width}, b.getI1Type());
+  SmallVector<Value> terms;
+  for (int64_t r = 1; r < width; ++r) {
+    // Lane l of `rotated` holds lane (l + r) mod width, which comes before
+    // lane l exactly for l >= width - r.
+    SmallVector<int64_t> rotation;
+    SmallVector<bool> before;
+    for (int64_t l = 0; l < width; ++l) {
+      rotation.push_back((l + r) % width);
+      before.push_back(l >= width - r);
+    }
+    Value rotated = vector::ShuffleOp::create(b, v, v, rotation);
+    Value above =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, rotated, v);
+    if (lowerLaneFirst) {
+      Value beforeMask = arith::ConstantOp::create(
+          b, DenseElementsAttr::get(maskType, ArrayRef<bool>(before)));
+      Value equal =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rotated, v);
+      above = arith::OrIOp::create(
+          b, above, arith::AndIOp::create(b, equal, beforeMask));
+    }
+    terms.push_back(above);
+  }
+  // Four accumulators of conditional increments (one masked add each on
+  // AVX-512), then their sum: short dependency chains.
+  constexpr size_t kAccumulators = 4;
+  Value one = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(intType, b.getI32IntegerAttr(1)));
+  SmallVector<Value> accs;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    if (i < kAccumulators) {
+      accs.push_back(arith::ExtUIOp::create(b, intType, terms[i]));
+      continue;
+    }
+    Value &acc = accs[i % kAccumulators];
+    acc = arith::SelectOp::create(b, terms[i],
+                                  arith::AddIOp::create(b, acc, one), acc);
+  }
+  terms = std::move(accs);
+  while (terms.size() > 1) {
+    SmallVector<Value> next;
+    for (size_t i = 0; i + 1 < terms.size(); i += 2)
+      next.push_back(arith::AddIOp::create(b, terms[i], terms[i + 1]));
+    if (terms.size() % 2)
+      next.push_back(terms.back());
+    terms = std::move(next);
+  }
+  return terms.front();
+}
+
+/// Runs the (group-limited) selection of one token over its row buffers,
+/// on the rank images of the keys, after the experts of excluded groups are
+/// removed. K <= kVectorWidth (every contract example): a threshold from the
+/// lane maxima, the few candidates at or above it packed with
+/// compress-stores, and their ranks by lane rotations (see emitCandidates).
+/// Larger K: K rounds of a vectorised arg-max, each taking the best
+/// remaining expert (the lowest index among equals). The winners end in
+/// `winnerIds` and `winnerScores`, best first.
 class Selector {
 public:
   Selector(ImplicitLocOpBuilder &b, const SelectionConfig &config)
@@ -426,15 +531,25 @@ public:
     auto rankRow = MemRefType::get({padded}, b.getI32Type());
     row = {createScratch(b, f32Row), createScratch(b, f32Row)};
     images = createScratch(b, rankRow);
-    chunkPadded =
-        llvm::divideCeil(padded / kVectorWidth, kVectorWidth) * kVectorWidth;
-    chunkMaxima =
-        createScratch(b, MemRefType::get({chunkPadded}, b.getI32Type()));
     winnerIds = createScratch(b, MemRefType::get({config.k}, b.getIndexType()));
     winnerScores =
         createScratch(b, MemRefType::get({config.k}, b.getF32Type()));
+    chunkPadded =
+        llvm::divideCeil(padded / kVectorWidth, kVectorWidth) * kVectorWidth;
+    if (config.k <= kVectorWidth) {
+      candidateImages = createScratch(b, rankRow);
+      candidateIds = createScratch(b, rankRow);
+    } else {
+      chunkMaxima =
+          createScratch(b, MemRefType::get({chunkPadded}, b.getI32Type()));
+    }
     if (!config.isGroupLimited())
       return;
+    if (hasVectorGroups()) {
+      groupScores = createScratch(
+          b, MemRefType::get({kVectorWidth}, b.getF32Type()));
+      return;
+    }
     groupImages = createScratch(b, rankRow);
     groupScores = createScratch(
         b, MemRefType::get({config.numGroups}, b.getF32Type()));
@@ -443,9 +558,46 @@ public:
         b, MemRefType::get({config.numGroups}, b.getI1Type()));
   }
 
+  /// The whole selection of one token whose row buffers are filled.
   void select(ImplicitLocOpBuilder &b) const {
+    if (usesThreshold()) {
+      finish(b, prepare(b));
+      return;
+    }
     Value removed = arith::ConstantIntOp::create(b, b.getI32Type(),
                                                  kRemovedRank);
+    emitImages(b);
+    exclude(b, removed);
+    selectByRounds(b, removed);
+  }
+
+  /// Removes the experts of the groups that are not kept (none when the
+  /// selection is not group-limited).
+  void exclude(ImplicitLocOpBuilder &b, Value removed) const {
+    if (hasVectorGroups())
+      excludeGroupsVector(b);
+    else
+      excludeGroups(b, removed);
+  }
+
+  /// K <= kVectorWidth: the threshold path, in two phases that the token
+  /// loop can interleave for several tokens.
+  bool usesThreshold() const { return candidateImages != nullptr; }
+
+  /// Images, group exclusion, threshold and candidates; returns how many
+  /// candidates there are.
+  Value prepare(ImplicitLocOpBuilder &b) const {
+    emitImages(b);
+    exclude(b, arith::ConstantIntOp::create(b, b.getI32Type(), kRemovedRank));
+    return emitCandidates(b);
+  }
+
+  /// The K winners among `count` candidates.
+  void finish(ImplicitLocOpBuilder &b, Value count) const {
+    rankCandidates(b, count);
+  }
+
+  void emitImages(ImplicitLocOpBuilder &b) const {
     // Rank images of the row; padding lanes are removed.
     emitFor(
         b, constIndex(b, 0), constIndex(b, padded),
@@ -466,14 +618,13 @@ public:
             storeImage(groupImages, /*nanAsNegInf=*/true);
         },
         constIndex(b, kVectorWidth));
+  }
 
-    if (config.isGroupLimited())
-      excludeGroups(b, removed);
-
-    if (padded / kVectorWidth <= kVectorWidth) {
-      // A row of at most kVectorWidth chunks stays in one vector value
-      // across the rounds: each round is a tree reduction to the best image,
-      // then to the lowest expert holding it, with no memory traffic.
+  void selectByRounds(ImplicitLocOpBuilder &b, Value removed) const {
+    if (padded <= 64) {
+      // A row of at most 64 experts stays in one vector value across the
+      // rounds: each round is a tree reduction to the best image, then to
+      // the lowest expert holding it, with no memory traffic.
       auto rowType = VectorType::get({padded}, b.getI32Type());
       SmallVector<int32_t> iota(padded);
       for (int64_t i = 0; i < padded; ++i)
@@ -545,10 +696,228 @@ public:
     });
   }
 
+  /// K <= kVectorWidth: a threshold, the candidates at or above it, and the
+  /// ranks of the candidates.
+  /// 1. colMax[l] = the best image of lane l over the chunks: kVectorWidth
+  ///    images of distinct experts, so the K-th best of them, tau, is at most
+  ///    the K-th best image of the row, and every winner has an image >= tau.
+  /// 2. The experts with an image >= max(tau, best removed + 1) are packed,
+  ///    in expert order, into the candidate buffers (compress-stores); there
+  ///    are at least K (the contract guarantees K experts that are not
+  ///    removed) and, for continuous data, a few more than K (6.9 on
+  ///    average for E = 64, K = 6; 10.5 for E = 384, K = 8).
+  /// 3. At most kVectorWidth candidates: the rank of each (lane rotations,
+  ///    ties by lower lane = lower expert); winner j is the candidate of
+  ///    rank j. More (ties, or adversarial rows): K rounds of the arg-max
+  ///    over the candidates.
+  Value emitCandidates(ImplicitLocOpBuilder &b) const {
+    auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+    Value zero = constIndex(b, 0);
+    Value colMax = emitChunkIter(
+        b, padded, ValueRange{splatI32(b, kRemovedRank)},
+        [&](ImplicitLocOpBuilder &b, Value chunk, ValueRange acc) {
+          Value v = vector::LoadOp::create(b, intType, images, chunk);
+          return SmallVector<Value>{arith::MaxSIOp::create(b, acc[0], v)};
+        })[0];
+    Value colRanks = emitLaneRanks(b, colMax, /*lowerLaneFirst=*/false);
+    Value inTopK = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, colRanks,
+                                         splatI32(b, config.k));
+    Value noLimit = splatI32(b, std::numeric_limits<int32_t>::max());
+    Value tau = vector::ReductionOp::create(
+        b, vector::CombiningKind::MINSI,
+        arith::SelectOp::create(b, inTopK, colMax, noLimit));
+    tau = arith::MaxSIOp::create(
+        b, tau, arith::ConstantIntOp::create(b, b.getI32Type(), kNaNRank));
+    Value tauLanes = vector::BroadcastOp::create(b, intType, tau);
+    Value count = emitChunkIter(
+        b, padded, ValueRange{zero},
+        [&](ImplicitLocOpBuilder &b, Value chunk, ValueRange acc) {
+          Value v = vector::LoadOp::create(b, intType, images, chunk);
+          Value keep =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::sge, v, tauLanes);
+          // The ODS builder (IntegerAttr alignment): the MaybeAlign one of
+          // MLIR 22 swaps the mask and the value.
+          vector::CompressStoreOp::create(b, candidateImages, acc[0], keep, v,
+                                          IntegerAttr());
+          vector::CompressStoreOp::create(b, candidateIds, acc[0], keep,
+                                          emitLaneIndices(b, chunk),
+                                          IntegerAttr());
+          return SmallVector<Value>{
+              arith::AddIOp::create(b, acc[0], emitLaneCount(b, keep))};
+        })[0];
+    return count;
+  }
+
+  void rankCandidates(ImplicitLocOpBuilder &b, Value count) const {
+    Value removed = arith::ConstantIntOp::create(b, b.getI32Type(),
+                                                 kRemovedRank);
+    Value zero = constIndex(b, 0);
+    auto winner = [&](ImplicitLocOpBuilder &b, Value j, Value lane) {
+      Value e = arith::IndexCastOp::create(b, b.getIndexType(),
+                                           load(b, candidateIds, lane));
+      store(b, e, winnerIds, j);
+      store(b, load(b, row.scores, e), winnerScores, j);
+    };
+    auto argMaxPath = [&](ImplicitLocOpBuilder &b) {
+      emitFor(b, 0, config.k, [&](ImplicitLocOpBuilder &b, Value j) {
+        Value lane = emitArgMax(b, candidateImages, zero, count);
+        winner(b, j, lane);
+        emitSetLane(b, candidateImages, lane, removed);
+      });
+    };
+    // Ranks of the first `lanes` candidates (lanes past the count removed):
+    // winner j is the candidate of rank j.
+    auto rankPath = [&](ImplicitLocOpBuilder &b, int64_t lanes) {
+      auto type = VectorType::get({lanes}, b.getI32Type());
+      SmallVector<int32_t> iota(lanes);
+      for (int64_t i = 0; i < lanes; ++i)
+        iota[i] = static_cast<int32_t>(i);
+      Value present = arith::CmpIOp::create(
+          b, arith::CmpIPredicate::slt,
+          arith::ConstantOp::create(b, DenseIntElementsAttr::get(type, iota)),
+          vector::BroadcastOp::create(
+              b, type, arith::IndexCastOp::create(b, b.getI32Type(), count)));
+      Value removedLanes = arith::ConstantOp::create(
+          b, DenseElementsAttr::get(type, b.getI32IntegerAttr(kRemovedRank)));
+      Value v = arith::SelectOp::create(
+          b, present, vector::LoadOp::create(b, type, candidateImages, zero),
+          removedLanes);
+      Value ranks = emitLaneRanks(b, v, /*lowerLaneFirst=*/true);
+      emitFor(b, 0, config.k, [&](ImplicitLocOpBuilder &b, Value j) {
+        Value jLanes = vector::BroadcastOp::create(
+            b, type, arith::IndexCastOp::create(b, b.getI32Type(), j));
+        winner(b, j,
+               emitFirstLaneOf(b, arith::CmpIOp::create(
+                                      b, arith::CmpIPredicate::eq, ranks,
+                                      jLanes)));
+      });
+    };
+    // Candidates in at most `lanes` lanes take the rank path, else `more`.
+    auto ifAtMost = [&](ImplicitLocOpBuilder &b, int64_t lanes,
+                        function_ref<void(ImplicitLocOpBuilder &)> more) {
+      Value fits = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, count,
+                                         constIndex(b, lanes));
+      scf::IfOp::create(
+          b, fits,
+          [&](OpBuilder &nested, Location loc) {
+            ImplicitLocOpBuilder b(loc, nested);
+            rankPath(b, lanes);
+            scf::YieldOp::create(b);
+          },
+          [&](OpBuilder &nested, Location loc) {
+            ImplicitLocOpBuilder b(loc, nested);
+            more(b);
+            scf::YieldOp::create(b);
+          });
+    };
+    constexpr int64_t kNarrow = kVectorWidth / 2;
+    auto wide = [&](ImplicitLocOpBuilder &b) {
+      ifAtMost(b, kVectorWidth, argMaxPath);
+    };
+    // A few more than K candidates are expected: the narrow ranks pay when
+    // K is well below their width (93% of the rows for E = 64, K = 6).
+    if (4 * config.k <= 3 * kNarrow)
+      ifAtMost(b, kNarrow, wide);
+    else
+      wide(b);
+  }
+
+  /// Group-limited selection with at most kVectorWidth groups of at most 64
+  /// experts: group scores, kept groups and the exclusion in registers.
+  bool hasVectorGroups() const {
+    return config.isGroupLimited() && config.groupSize() <= 64 &&
+           config.numGroups <= kVectorWidth;
+  }
+
+  /// 1. Per group, its keys as one vector (NaN as -inf): group_top rounds
+  ///    of a max reduction, each removing the first lane holding the max.
+  /// 2. The ranks of the group scores (ties by lower group) give the kept
+  ///    groups as a bit mask.
+  /// 3. Per chunk, the lanes whose group bit is clear become removed.
+  void excludeGroupsVector(ImplicitLocOpBuilder &b) const {
+    int64_t groupSize = config.groupSize();
+    auto groupType = VectorType::get({groupSize}, b.getF32Type());
+    auto groupIntType = VectorType::get({groupSize}, b.getI32Type());
+    auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+    auto f32Vector = VectorType::get({kVectorWidth}, b.getF32Type());
+    SmallVector<int32_t> iota(groupSize);
+    for (int64_t i = 0; i < groupSize; ++i)
+      iota[i] = static_cast<int32_t>(i);
+    emitFor(b, 0, config.numGroups, [&](ImplicitLocOpBuilder &b, Value g) {
+      Value first = arith::MulIOp::create(b, g, constIndex(b, groupSize));
+      Value v = vector::LoadOp::create(b, groupType, row.keys, first);
+      Value negInf =
+          emitF32Like(b, v, -std::numeric_limits<double>::infinity());
+      v = arith::SelectOp::create(
+          b, arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, v, v), negInf,
+          v);
+      Value lanes = arith::ConstantOp::create(
+          b, DenseIntElementsAttr::get(groupIntType, iota));
+      Value sum = emitF32(b, 0.0);
+      for (int64_t r = 0; r < config.groupTop; ++r) {
+        Value m = vector::ReductionOp::create(
+            b, vector::CombiningKind::MAXNUMF, v, arith::FastMathFlags::nnan);
+        sum = arith::AddFOp::create(b, sum, m);
+        if (r + 1 == config.groupTop)
+          break;
+        Value atMax = arith::CmpFOp::create(
+            b, arith::CmpFPredicate::OEQ, v,
+            vector::BroadcastOp::create(b, groupType, m));
+        Value lane = emitFirstLaneOf(b, atMax);
+        Value isLane = arith::CmpIOp::create(
+            b, arith::CmpIPredicate::eq, lanes,
+            vector::BroadcastOp::create(
+                b, groupIntType,
+                arith::IndexCastOp::create(b, b.getI32Type(), lane)));
+        v = arith::SelectOp::create(b, isLane, negInf, v);
+      }
+      store(b, sum, groupScores, g);
+    });
+    Value zero = constIndex(b, 0);
+    Value laneIds = emitLaneIndices(b, zero);
+    Value realGroup = arith::CmpIOp::create(b, arith::CmpIPredicate::slt,
+                                            laneIds,
+                                            splatI32(b, config.numGroups));
+    Value scores = vector::LoadOp::create(b, f32Vector, groupScores, zero);
+    Value groupImage = arith::SelectOp::create(
+        b, realGroup, emitRankImage(b, scores, /*nanAsNegInf=*/false),
+        splatI32(b, kRemovedRank));
+    Value kept = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::slt,
+        emitLaneRanks(b, groupImage, /*lowerLaneFirst=*/true),
+        splatI32(b, config.topkGroups));
+    Value keptBits =
+        vector::BroadcastOp::create(b, intType, emitMaskBits(b, kept));
+    emitFor(
+        b, zero, constIndex(b, padded),
+        [&](ImplicitLocOpBuilder &b, Value chunk) {
+          // Padding lanes may lie past the last group: the clamp keeps the
+          // shift defined (bit 31 is clear: at most kVectorWidth groups).
+          Value group = arith::MinUIOp::create(
+              b,
+              arith::DivUIOp::create(b, emitLaneIndices(b, chunk),
+                                     splatI32(b, groupSize)),
+              splatI32(b, 31));
+          Value bit = arith::AndIOp::create(
+              b, arith::ShRUIOp::create(b, keptBits, group), splatI32(b, 1));
+          Value excluded = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                 bit, splatI32(b, 0));
+          Value image = vector::LoadOp::create(b, intType, images, chunk);
+          vector::StoreOp::create(
+              b,
+              arith::SelectOp::create(b, excluded, splatI32(b, kRemovedRank),
+                                      image),
+              images, chunk);
+        },
+        constIndex(b, kVectorWidth));
+  }
+
   /// Scores the groups (the sum of each group's group_top best keys, NaN as
   /// -inf), keeps the topk_groups best and removes the experts of the
   /// others from the rank images.
   void excludeGroups(ImplicitLocOpBuilder &b, Value removed) const {
+    if (!config.isGroupLimited())
+      return;
     int64_t groupSize = config.groupSize();
     auto bounds = [&](ImplicitLocOpBuilder &b, Value g) {
       Value first = arith::MulIOp::create(b, g, constIndex(b, groupSize));
@@ -598,6 +967,7 @@ public:
   int64_t chunkPadded;
   TokenRow row;
   Value images, groupImages, chunkMaxima, winnerIds, winnerScores;
+  Value candidateImages, candidateIds;
   std::optional<BestK> keptGroups;
   Value groupScores, groupKept;
 };
@@ -619,6 +989,36 @@ void emitStoreWinners(ImplicitLocOpBuilder &b, const Selector &selector,
                       })[0];
   }
   Type indexType = elementTypeOf(indices);
+  if (cast<MemRefType>(weights.getType()).isLastDimUnitStride() &&
+      cast<MemRefType>(indices.getType()).isLastDimUnitStride()) {
+    // The row of K weights and indices as vectors: one division, two stores.
+    auto f32Row = VectorType::get({k}, b.getF32Type());
+    Value c0 = constIndex(b, 0);
+    Value w = vector::LoadOp::create(b, f32Row, selector.winnerScores, c0);
+    Value scaleRow = emitF32Like(b, w, scale.convertToFloat());
+    if (normalize) {
+      Value sumRow = vector::BroadcastOp::create(b, f32Row, sum);
+      Value zeroRow = emitF32Like(b, w, 0.0);
+      Value scaled = arith::DivFOp::create(
+          b, arith::MulFOp::create(b, scaleRow, w), sumRow);
+      Value zeroSum = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ,
+                                            sumRow, zeroRow);
+      w = arith::SelectOp::create(b, zeroSum, zeroRow, scaled);
+    } else if (!scale.isExactlyValue(1.0)) {
+      w = arith::MulFOp::create(b, scaleRow, w);
+    }
+    vector::StoreOp::create(b, w, weights, ValueRange{t, c0});
+    Value ids = vector::LoadOp::create(
+        b, VectorType::get({k}, b.getIndexType()), selector.winnerIds, c0);
+    vector::StoreOp::create(
+        b, arith::IndexCastOp::create(b, VectorType::get({k}, indexType), ids),
+        indices, ValueRange{t, c0});
+    if (counts)
+      emitFor(b, 0, k, [&](ImplicitLocOpBuilder &b, Value j) {
+        emitIncrement(b, counts, load(b, selector.winnerIds, j));
+      });
+    return;
+  }
   emitFor(b, 0, k, [&](ImplicitLocOpBuilder &b, Value j) {
     Value w = load(b, selector.winnerScores, j);
     if (normalize) {
@@ -632,6 +1032,56 @@ void emitStoreWinners(ImplicitLocOpBuilder &b, const Selector &selector,
     if (counts)
       emitIncrement(b, counts, e);
   });
+}
+
+/// Tokens per iteration of the token loop on the threshold path.
+constexpr int64_t kTokensPerIteration = 2;
+
+/// The token loop of a selection: `fillRow` fills a token's row buffers,
+/// `storeWinners` writes its results. On the threshold path the loop takes
+/// kTokensPerIteration tokens at a time, each phase emitted for all of them
+/// before the next: the per-token dependency chain (scores, threshold,
+/// candidates, ranks, winners) is long and mostly serial, and with the
+/// chains of two tokens side by side the out-of-order core overlaps them
+/// (1.45x for E = 64). A remainder loop takes the last tokens one by one.
+void emitSelectionLoop(
+    ImplicitLocOpBuilder &b, Value tokens, const SelectionConfig &config,
+    function_ref<void(ImplicitLocOpBuilder &, Value, const TokenRow &)> fillRow,
+    function_ref<void(ImplicitLocOpBuilder &, Value, const Selector &)>
+        storeWinners) {
+  SmallVector<std::unique_ptr<Selector>> selectors;
+  selectors.push_back(std::make_unique<Selector>(b, config));
+  auto single = [&](ImplicitLocOpBuilder &b, Value t) {
+    fillRow(b, t, selectors[0]->row);
+    selectors[0]->select(b);
+    storeWinners(b, t, *selectors[0]);
+  };
+  if (!selectors[0]->usesThreshold()) {
+    emitFor(b, 0, tokens, single);
+    return;
+  }
+  for (int64_t i = 1; i < kTokensPerIteration; ++i)
+    selectors.push_back(std::make_unique<Selector>(b, config));
+  Value step = constIndex(b, kTokensPerIteration);
+  Value blocked = arith::MulIOp::create(
+      b, arith::DivUIOp::create(b, tokens, step), step);
+  emitFor(
+      b, constIndex(b, 0), blocked,
+      [&](ImplicitLocOpBuilder &b, Value first) {
+        SmallVector<Value> ts, counts;
+        for (int64_t i = 0; i < kTokensPerIteration; ++i)
+          ts.push_back(arith::AddIOp::create(b, first, constIndex(b, i)));
+        for (int64_t i = 0; i < kTokensPerIteration; ++i)
+          fillRow(b, ts[i], selectors[i]->row);
+        for (int64_t i = 0; i < kTokensPerIteration; ++i)
+          counts.push_back(selectors[i]->prepare(b));
+        for (int64_t i = 0; i < kTokensPerIteration; ++i)
+          selectors[i]->finish(b, counts[i]);
+        for (int64_t i = 0; i < kTokensPerIteration; ++i)
+          storeWinners(b, ts[i], *selectors[i]);
+      },
+      step);
+  emitFor(b, blocked, tokens, single);
 }
 
 //===----------------------------------------------------------------------===//
@@ -683,16 +1133,16 @@ struct TopKLowering : LoweringPattern<BufferTopKOp> {
   using LoweringPattern::LoweringPattern;
   Value lower(BufferTopKOp op, ImplicitLocOpBuilder &b) const override {
     SelectionConfig config = op.getSelectionConfig();
-    Selector selector(b, config);
-    emitFor(b, 0, numTokens(b, op.getScores()),
-            [&](ImplicitLocOpBuilder &b, Value t) {
-              emitTokenRow(b, op.getScores(), std::nullopt, op.getBias(), t,
-                           config.numExperts, selector.row);
-              selector.select(b);
-              emitStoreWinners(b, selector, t, op.getWeights(),
-                               op.getIndices(), Value(), /*normalize=*/false,
-                               APFloat(1.0f));
-            });
+    emitSelectionLoop(
+        b, numTokens(b, op.getScores()), config,
+        [&](ImplicitLocOpBuilder &b, Value t, const TokenRow &row) {
+          emitTokenRow(b, op.getScores(), std::nullopt, op.getBias(), t,
+                       config.numExperts, row);
+        },
+        [&](ImplicitLocOpBuilder &b, Value t, const Selector &selector) {
+          emitStoreWinners(b, selector, t, op.getWeights(), op.getIndices(),
+                           Value(), /*normalize=*/false, APFloat(1.0f));
+        });
     return {};
   }
 };
@@ -703,16 +1153,16 @@ struct RouteLowering : LoweringPattern<BufferRouteOp> {
     SelectionConfig config = op.getSelectionConfig();
     emitFill(b, op.getCounts(),
              arith::ConstantIntOp::create(b, elementTypeOf(op.getCounts()), 0));
-    Selector selector(b, config);
-    emitFor(b, 0, numTokens(b, op.getLogits()),
-            [&](ImplicitLocOpBuilder &b, Value t) {
-              emitTokenRow(b, op.getLogits(), op.getFunction(), op.getBias(),
-                           t, config.numExperts, selector.row);
-              selector.select(b);
-              emitStoreWinners(b, selector, t, op.getWeights(),
-                               op.getIndices(), op.getCounts(),
-                               op.getNormalize(), op.getScale());
-            });
+    emitSelectionLoop(
+        b, numTokens(b, op.getLogits()), config,
+        [&](ImplicitLocOpBuilder &b, Value t, const TokenRow &row) {
+          emitTokenRow(b, op.getLogits(), op.getFunction(), op.getBias(), t,
+                       config.numExperts, row);
+        },
+        [&](ImplicitLocOpBuilder &b, Value t, const Selector &selector) {
+          emitStoreWinners(b, selector, t, op.getWeights(), op.getIndices(),
+                           op.getCounts(), op.getNormalize(), op.getScale());
+        });
     return {};
   }
 };

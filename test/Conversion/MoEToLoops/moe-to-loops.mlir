@@ -1,43 +1,54 @@
 // RUN: moe-opt %s -convert-moe-to-loops -canonicalize -cse -split-input-file | FileCheck %s
 
-// Top-K: the token's keys (score + bias) and scores go to [E] stack buffers
-// in vector chunks; the keys become integer rank images (-0 as +0, NaN just
-// below -inf); K rounds of a vector arg-max take the best remaining expert,
-// the lowest index among equals, and mark it removed.
+// Top-K: two tokens per iteration of the token loop. Each token's keys
+// (score + bias) and scores go to [E] stack buffers in vector chunks; the
+// keys become integer rank images (-0 as +0, NaN just below -inf); the K-th
+// best of the lane maxima (ranks by lane rotations) is a threshold; the
+// experts at or above it are compress-stored with their ids; their ranks
+// (ties by lower lane) give the winners, the unbiased score their weight.
 // CHECK-LABEL: func.func @topk(
 // CHECK-SAME: %[[S:[a-z0-9]+]]: memref<?x16xf32>, %[[B:[a-z0-9]+]]: memref<16xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>)
-// CHECK-DAG: %[[NAN:.*]] = arith.constant dense<-2147483647> : vector<8xi32>
+// CHECK-DAG: %[[NAN:.*]] = arith.constant dense<-2147483647> : vector<16xi32>
 // CHECK-DAG: %[[KEYS:.*]] = memref.alloca() : memref<16xf32>
 // CHECK-DAG: %[[SCORES:.*]] = memref.alloca() : memref<16xf32>
 // CHECK-DAG: %[[IMAGES:.*]] = memref.alloca() : memref<16xi32>
 // CHECK-DAG: %[[IDS:.*]] = memref.alloca() : memref<2xindex>
 // CHECK-DAG: %[[VALS:.*]] = memref.alloca() : memref<2xf32>
 // CHECK-NOT: memref.alloc(
-// CHECK: scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
-// CHECK: %[[SV:.*]] = vector.load %[[S]][%[[T]], %{{.*}}] : memref<?x16xf32>, vector<8xf32>
+// CHECK: scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step %c2
+// CHECK: %[[SV:.*]] = vector.load %[[S]][%[[T]], %{{.*}}] : memref<?x16xf32>, vector<16xf32>
 // CHECK: vector.store %[[SV]], %[[SCORES]]
 // CHECK: %[[BV:.*]] = vector.load %[[B]]
-// CHECK: %[[KV:.*]] = arith.addf %[[SV]], %[[BV]] : vector<8xf32>
+// CHECK: %[[KV:.*]] = arith.addf %[[SV]], %[[BV]] : vector<16xf32>
 // CHECK: vector.store %[[KV]], %[[KEYS]]
-// CHECK: arith.bitcast %{{.*}} : vector<8xf32> to vector<8xi32>
+// CHECK: arith.bitcast %{{.*}} : vector<16xf32> to vector<16xi32>
 // CHECK: arith.cmpf uno
-// CHECK: arith.select %{{.*}}, %[[NAN]], %{{.*}} : vector<8xi1>, vector<8xi32>
+// CHECK: arith.select %{{.*}}, %[[NAN]], %{{.*}} : vector<16xi1>, vector<16xi32>
 // CHECK: vector.store %{{.*}}, %[[IMAGES]]
-// A row of at most 64 experts stays in one vector across the K rounds.
-// CHECK: %[[ROW:.*]] = vector.load %[[IMAGES]][%{{.*}}] : memref<16xi32>, vector<16xi32>
-// CHECK: scf.for %[[J:.*]] = %{{.*}} to %c2 step %{{.*}} iter_args(%[[CUR:.*]] = %[[ROW]]) -> (vector<16xi32>)
-// CHECK: %[[BEST:.*]] = vector.reduction <maxsi>, %[[CUR]]
-// CHECK: %[[LOW:.*]] = vector.reduction <minsi>
-// CHECK: %[[E:.*]] = arith.index_cast %[[LOW]] : i32 to index
-// CHECK: memref.store %[[E]], %[[IDS]][%[[J]]]
-// The weight is the unbiased score.
+// CHECK: vector.shuffle
+// CHECK: arith.cmpi sgt
+// CHECK: %[[TAU:.*]] = vector.reduction <minsi>
+// CHECK: arith.maxsi %[[TAU]], %c-2147483647_i32 : i32
+// CHECK: %[[KEEP:.*]] = arith.cmpi sge
+// CHECK: vector.compressstore %{{.*}}, %[[KEEP]], %{{.*}} : memref<16xi32>, vector<16xi1>, vector<16xi32>
+// CHECK: vector.compressstore %{{.*}}, %[[KEEP]], %{{.*}} : memref<16xi32>, vector<16xi1>, vector<16xi32>
+// CHECK: math.ctpop
+// The second token's phases come before the first token's ranks.
+// CHECK: vector.compressstore
+// CHECK: scf.if
+// CHECK: math.cttz
+// CHECK: %[[E:.*]] = arith.index_cast %{{.*}} : i32 to index
+// CHECK: memref.store %[[E]], %[[IDS]]
 // CHECK: %[[SC:.*]] = memref.load %[[SCORES]][%[[E]]]
-// CHECK: memref.store %[[SC]], %[[VALS]][%[[J]]]
-// CHECK: arith.select %{{.*}}, %{{.*}}, %[[CUR]] : vector<16xi1>, vector<16xi32>
-// CHECK: scf.for %[[J2:.*]] =
-// CHECK: %[[WV:.*]] = memref.load %[[VALS]][%[[J2]]]
-// CHECK: memref.store %[[WV]], %[[W]][%[[T]], %[[J2]]]
-// CHECK: arith.index_cast %{{.*}} : index to i32
+// CHECK: memref.store %[[SC]], %[[VALS]]
+// More candidates than lanes (ties): K rounds of the arg-max.
+// CHECK: vector.reduction <maxsi>
+// CHECK: vector.reduction <minsi>
+// CHECK: %[[WV:.*]] = vector.load %[[VALS]][%{{.*}}] : memref<2xf32>, vector<2xf32>
+// CHECK: vector.store %[[WV]], %[[W]][%[[T]], %{{.*}}] : memref<?x2xf32>, vector<2xf32>
+// CHECK: arith.index_cast %{{.*}} : vector<2xindex> to vector<2xi32>
+// A last odd token alone.
+// CHECK: scf.for
 func.func @topk(%s: memref<?x16xf32>, %b: memref<16xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi32>) {
   moe.buffer.topk ins(%s : memref<?x16xf32>) bias(%b : memref<16xf32>)
       outs(%w, %i : memref<?x2xf32>, memref<?x2xi32>) {k = 2}
@@ -46,21 +57,23 @@ func.func @topk(%s: memref<?x16xf32>, %b: memref<16xf32>, %w: memref<?x2xf32>, %
 
 // -----
 
-// Group-limited selection: group scores from the arg-max over each group's
-// slice of rank images in which NaN ranks as -inf, the kept groups chosen
-// among the group scores, and the experts of the other groups removed.
+// Group-limited selection: per group, its keys as one vector (NaN as -inf)
+// and group_top max reductions; the kept groups from the ranks of the group
+// scores, as a bit mask; the experts of the other groups removed per chunk
+// by a lane shift of that mask.
 // CHECK-LABEL: func.func @topk_groups(
-// CHECK-DAG: %[[NEGINF:.*]] = arith.constant dense<-2139095041> : vector<8xi32>
-// CHECK-DAG: %[[GS:.*]] = memref.alloca() : memref<4xf32>
-// CHECK-DAG: %[[KEPT:.*]] = memref.alloca() : memref<4xi1>
-// CHECK: arith.select %{{.*}}, %[[NEGINF]], %{{.*}} : vector<8xi1>, vector<8xi32>
-// CHECK: vector.reduction <maxsi>
+// CHECK-DAG: %[[NEGINF:.*]] = arith.constant dense<0xFF800000> : vector<4xf32>
+// CHECK-DAG: %[[GS:.*]] = memref.alloca() : memref<16xf32>
+// CHECK: arith.cmpf uno, %{{.*}} : vector<4xf32>
+// CHECK: arith.select %{{.*}}, %[[NEGINF]], %{{.*}} : vector<4xi1>, vector<4xf32>
+// CHECK: vector.reduction <maxnumf>, %{{.*}} fastmath<nnan> : vector<4xf32> into f32
+// CHECK: math.cttz
+// CHECK: vector.reduction <maxnumf>
 // CHECK: memref.store %{{.*}}, %[[GS]]
-// CHECK: memref.store %true, %[[KEPT]]
-// CHECK: %[[ISKEPT:.*]] = memref.load %[[KEPT]]
-// CHECK: %[[EXCLUDED:.*]] = arith.xori %[[ISKEPT]], %true
-// CHECK: scf.if %[[EXCLUDED]] {
-// CHECK: memref.store %c-2147483648_i32
+// CHECK: vector.load %[[GS]]
+// CHECK: %[[KEPT:.*]] = vector.bitcast %{{.*}} : vector<16xi1> to vector<1xi16>
+// CHECK: arith.shrui
+// CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : vector<16xi1>, vector<16xi32>
 func.func @topk_groups(%s: memref<?x16xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi64>) {
   moe.buffer.topk ins(%s : memref<?x16xf32>)
       outs(%w, %i : memref<?x2xf32>, memref<?x2xi64>) {k = 2, num_groups = 4, topk_groups = 2}
