@@ -12,9 +12,12 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
     Selection reads each token's logits once, computing its scores and keys
     in vector chunks (with an inline polynomial exp) into two [E] stack
     buffers; the keys become integer rank images (a larger key a larger
-    image, -0 as +0, NaN just below -inf), and K rounds of a one-pass vector
-    arg-max take the best remaining expert, the lowest index among equals.
-    No sort and no [T, E] temporary. Group-limited selection scores each
+    image, -0 as +0, NaN just below -inf). For K <= 16, the K-th best of the
+    per-lane maxima is a threshold that every winner reaches: the few
+    experts at or above it are compress-stored and ranked in registers,
+    ties to the lower index. Otherwise (or when ties leave more than 16
+    candidates), K rounds of a vector arg-max take the best remaining
+    expert. No sort and no [T, E] temporary; two tokens per iteration. Group-limited selection scores each
     group with the same arg-max over its slice and removes the experts of
     the excluded groups. Runtime data never makes the code read or write out
     of bounds: indices outside [0, E) (or token ids outside [0, T), slots
