@@ -72,7 +72,7 @@ set_target_properties(MoEPlugin MoECAPI PROPERTIES
 # The runtime libraries of lowered programs (lib/Runtime): moe_cuda_runtime
 # exists only where CUDA was found. They keep their own (empty) run paths:
 # libcuda.so.1 must come from the system.
-foreach(_target moe_cuda_runtime moe_runner_utils)
+foreach(_target moe_cuda_runtime moe_gpu_emulator moe_runner_utils)
   if(TARGET ${_target})
     install(TARGETS ${_target}
       EXPORT ${MOE_MLIR_EXPORT_SET}

@@ -55,6 +55,13 @@ config.substitutions.append(
               [os.path.join(config.llvm_lib_dir, lib) for lib in
                ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so")])))
 
+# The GPU emulator (lib/Runtime/GpuEmulator.cpp) needs no GPU: always there.
+config.substitutions.append(
+    ("%emulator_runner_libs",
+     ",".join([os.path.join(config.moe_lib_dir, "libmoe_gpu_emulator.so")] +
+              [os.path.join(config.llvm_lib_dir, lib) for lib in
+               ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so")])))
+
 if config.ptxas_executable and os.path.exists(config.ptxas_executable):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas_executable))

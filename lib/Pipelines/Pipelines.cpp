@@ -61,7 +61,8 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
                                         const LowerToCPUOptions &options) {
   if (options.fuseRouting)
     pm.addPass(createMoEFuseRouting());
-  addBufferization(pm);
+  if (options.bufferize)
+    addBufferization(pm);
   pm.addPass(createConvertMoEToLoops());
   pm.addPass(createCanonicalizerPass());
   addHostPreparation(pm);
@@ -82,24 +83,31 @@ static std::string findCudaToolkit(StringRef option) {
   return "";
 }
 
-void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
-                                         const LowerToNVVMOptions &options) {
-  if (options.fuseRouting)
+/// Up to NVVM kernels in gpu.modules and host code in the LLVM dialect: what
+/// the NVVM and emulator pipelines share. Without `chip` no NVVM target is
+/// attached (the emulator compiles no PTX).
+static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
+                                 bool bufferize, bool hostCopies,
+                                 const LowerToNVVMOptions *target) {
+  if (fuseRouting)
     pm.addPass(createMoEFuseRouting());
-  addBufferization(pm);
+  if (bufferize)
+    addBufferization(pm);
   ConvertMoEToGPUOptions toGPU;
-  toGPU.hostCopies = options.hostCopies;
+  toGPU.hostCopies = hostCopies;
   pm.addPass(createConvertMoEToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   addHostPreparation(pm);
 
-  // Kernels: outlined into a gpu.module with an NVVM target, then NVVM.
+  // Kernels: outlined into a gpu.module (with an NVVM target), then NVVM.
   pm.addPass(createGpuKernelOutliningPass());
-  GpuNVVMAttachTargetOptions target;
-  target.chip = options.chip;
-  target.features = options.features;
-  target.optLevel = options.optLevel;
-  pm.addPass(createGpuNVVMAttachTarget(target));
+  if (target) {
+    GpuNVVMAttachTargetOptions attach;
+    attach.chip = target->chip;
+    attach.features = target->features;
+    attach.optLevel = target->optLevel;
+    pm.addPass(createGpuNVVMAttachTarget(attach));
+  }
   addPipeline(pm, "gpu.module(convert-gpu-to-nvvm,canonicalize,cse,"
                   "reconcile-unrealized-casts)");
 
@@ -107,12 +115,27 @@ void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
   // runtime calls (the mgpu* ABI), then LLVM.
   addPipeline(pm, "func.func(gpu-async-region),gpu-to-llvm");
   addHostToLLVM(pm);
+}
 
+void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
+                                         const LowerToNVVMOptions &options) {
+  addGPUKernelsAndHost(pm, options.fuseRouting, options.bufferize,
+                       options.hostCopies, &options);
   // The kernels become a gpu.binary (ptxas runs here for cubins).
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;
   binary.toolkitPath = findCudaToolkit(options.toolkit);
   pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void mlir::moe::buildLowerToGPUEmulatorPipeline(
+    OpPassManager &pm, const LowerToGPUEmulatorOptions &options) {
+  addGPUKernelsAndHost(pm, options.fuseRouting, options.bufferize,
+                       options.hostCopies,
+                       /*target=*/nullptr);
+  // The kernels join the host code, to be run by moe_gpu_emulator.
+  pm.addPass(createConvertNVVMKernelsToEmulator());
+  pm.addPass(createCanonicalizerPass());
 }
 
 void mlir::moe::registerPipelines() {
@@ -125,4 +148,9 @@ void mlir::moe::registerPipelines() {
       "moe-lower-to-nvvm",
       "Lower moe to host LLVM dialect and NVVM kernels in gpu.binary",
       buildLowerToNVVMPipeline);
+  PassPipelineRegistration<LowerToGPUEmulatorOptions>(
+      "moe-lower-to-gpu-emulator",
+      "Lower moe like --moe-lower-to-nvvm, with the NVVM kernels made host "
+      "functions that the moe_gpu_emulator library runs on the CPU",
+      buildLowerToGPUEmulatorPipeline);
 }

@@ -75,4 +75,46 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
   ];
 }
 
+def ConvertNVVMKernelsToEmulator
+    : Pass<"convert-nvvm-kernels-to-emulator", "::mlir::ModuleOp"> {
+  let summary = "Make NVVM kernels host functions that the GPU emulator runs";
+  let description = [{
+    Takes a module whose host code is in the LLVM dialect and whose kernels
+    are `gpu.module`s lowered to the LLVM and NVVM dialects (what
+    `--moe-lower-to-nvvm` has right before `gpu-module-to-binary`) and makes
+    it a host program for `moe_gpu_emulator` (docs/emulator.md):
+
+    - the functions and globals of each gpu.module move into the host module
+      as `moe_emu.<module>.<symbol>` (libdevice declarations such as
+      `__nv_expf` stay external: the runtime library defines them), with
+      every address space made generic;
+    - NVVM special registers, `nvvm.shfl.sync` and `nvvm.barrier0` become
+      calls of `moeEmuSpecialRegister`, `moeEmuShuffle` (and
+      `moeEmuShufflePredicate`) and `moeEmuBarrier`; any other NVVM op is
+      an error;
+    - each kernel gets a thunk that loads its parameters from an array of
+      pointers, and each `gpu.launch_func` becomes a call of `moeEmuLaunch`
+      with that thunk, the packed parameters, the grid and block sizes and
+      the kernel's workgroup buffers.
+
+    Dynamic shared memory and thread block clusters are rejected with a
+    diagnostic.
+
+    Example:
+
+    ```mlir
+    gpu.launch_func @k::@f blocks in (%g, %c1, %c1) threads in (%c32, %c1, %c1)
+        : i64 args(%p : !llvm.ptr)
+    ```
+
+    becomes
+
+    ```mlir
+    llvm.call @moeEmuLaunch(%name, %thunk, %params, %g, %c1, %c1, %c32, %c1,
+                            %c1, %zero, %buffers, %bytes, %count) : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // MOE_CONVERSION_PASSES_TD

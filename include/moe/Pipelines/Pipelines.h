@@ -14,6 +14,14 @@ struct LowerToCPUOptions : public PassPipelineOptions<LowerToCPUOptions> {
       *this, "fuse-routing",
       llvm::cl::desc("Run --moe-fuse-routing before lowering"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> bufferize{
+      *this, "bufferize",
+      llvm::cl::desc("Bufferize tensors and insert deallocations "
+                     "(false: the program is memref-level already, for "
+                     "example hand-written gpu.launch kernels with barriers, "
+                     "which upstream's ownership-based deallocation "
+                     "rejects)"),
+      llvm::cl::init(true)};
 };
 
 /// Options of `--moe-lower-to-nvvm`.
@@ -21,6 +29,14 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
   PassOptions::Option<bool> fuseRouting{
       *this, "fuse-routing",
       llvm::cl::desc("Run --moe-fuse-routing before lowering"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> bufferize{
+      *this, "bufferize",
+      llvm::cl::desc("Bufferize tensors and insert deallocations "
+                     "(false: the program is memref-level already, for "
+                     "example hand-written gpu.launch kernels with barriers, "
+                     "which upstream's ownership-based deallocation "
+                     "rejects)"),
       llvm::cl::init(true)};
   PassOptions::Option<bool> hostCopies{
       *this, "host-copies",
@@ -48,6 +64,28 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       llvm::cl::init(3)};
 };
 
+/// Options of `--moe-lower-to-gpu-emulator`.
+struct LowerToGPUEmulatorOptions
+    : public PassPipelineOptions<LowerToGPUEmulatorOptions> {
+  PassOptions::Option<bool> fuseRouting{
+      *this, "fuse-routing",
+      llvm::cl::desc("Run --moe-fuse-routing before lowering"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> bufferize{
+      *this, "bufferize",
+      llvm::cl::desc("Bufferize tensors and insert deallocations "
+                     "(false: the program is memref-level already, for "
+                     "example hand-written gpu.launch kernels with barriers, "
+                     "which upstream's ownership-based deallocation "
+                     "rejects)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> hostCopies{
+      *this, "host-copies",
+      llvm::cl::desc("Copy each moe op's buffers to device memory and back "
+                     "(false: the buffers are already device memory)"),
+      llvm::cl::init(true)};
+};
+
 /// Tensor-level moe (with func, arith, math, scf, tensor, linalg,
 /// bufferization and memref) to the LLVM dialect, for the CPU.
 void buildLowerToCPUPipeline(OpPassManager &pm,
@@ -57,7 +95,13 @@ void buildLowerToCPUPipeline(OpPassManager &pm,
 void buildLowerToNVVMPipeline(OpPassManager &pm,
                               const LowerToNVVMOptions &options);
 
-/// Registers `--moe-lower-to-cpu` and `--moe-lower-to-nvvm`.
+/// The same kernels as buildLowerToNVVMPipeline, NVVM-level, made host
+/// functions that `moe_gpu_emulator` runs (docs/emulator.md).
+void buildLowerToGPUEmulatorPipeline(OpPassManager &pm,
+                                     const LowerToGPUEmulatorOptions &options);
+
+/// Registers `--moe-lower-to-cpu`, `--moe-lower-to-nvvm` and
+/// `--moe-lower-to-gpu-emulator`.
 void registerPipelines();
 
 } // namespace moe
