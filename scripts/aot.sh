@@ -4,7 +4,8 @@
 # moe_aot_compile IN.mlir OUT [PIPELINE [asan]]
 #   Lowers IN with moe-opt (PIPELINE, default --moe-lower-to-cpu), translates
 #   to LLVM IR, compiles with llc and links OUT against build/lib's
-#   moe_runner_utils (printing) and moe_cuda_runtime (mgpu*), with an rpath of
+#   moe_runner_utils (printing) and moe_cuda_runtime (mgpu*; moe_gpu_emulator
+#   for the --moe-lower-to-gpu-emulator pipeline), with an rpath of
 #   $ORIGIN/../lib so that a bundle directory is relocatable. MLIR's `void
 #   main()` is renamed and called from a C main that returns 0, so the exit
 #   status means something. libcuda.so.1 exists only on a GPU machine, hence
@@ -42,7 +43,11 @@ moe_aot_compile() {
     "$llc_input" -o "$tmp/prog.o"
   objcopy --redefine-sym main=moe_program_main "$tmp/prog.o"
   local libs=(-lmoe_runner_utils)
-  [ -f "$MOE_BUILD/lib/libmoe_cuda_runtime.so" ] && libs+=(-lmoe_cuda_runtime)
+  if [[ $pipeline == *gpu-emulator* ]]; then
+    libs+=(-lmoe_gpu_emulator)
+  elif [ -f "$MOE_BUILD/lib/libmoe_cuda_runtime.so" ]; then
+    libs+=(-lmoe_cuda_runtime)
+  fi
   mkdir -p "$(dirname "$out")"
   g++ "${link_flags[@]}" "$tmp/prog.o" "$(moe_aot_entry_object)" -o "$out" \
     -L"$MOE_BUILD/lib" -Wl,--as-needed "${libs[@]}" -lm \

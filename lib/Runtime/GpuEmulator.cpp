@@ -719,9 +719,12 @@ MOE_EMU_EXPORT void *mgpuMemAlloc(intptr_t sizeBytes, void *, int8_t) {
     fatal("mgpuMemAlloc: negative allocation size %" PRIdPTR, sizeBytes);
   if (sizeBytes == 0)
     return nullptr;
-  size_t bytes = (static_cast<size_t>(sizeBytes) + 255) & ~size_t{255};
-  void *ptr = std::aligned_alloc(256, bytes);
-  if (!ptr)
+  // cudaMalloc's alignment, and exactly the bytes requested, so that
+  // AddressSanitizer (scripts/asan-check --gpu-emulator) sees any access
+  // past the end.
+  void *ptr = nullptr;
+  size_t bytes = static_cast<size_t>(sizeBytes);
+  if (posix_memalign(&ptr, 256, bytes) != 0)
     fatal("mgpuMemAlloc: out of memory (%" PRIdPTR " bytes)", sizeBytes);
   std::memset(ptr, kPoisonByte, bytes);
   return ptr;
