@@ -83,18 +83,30 @@ static std::string findCudaToolkit(StringRef option) {
   return "";
 }
 
+/// True for the architectures with redux.sync: sm_80 and later.
+static bool chipHasRedux(StringRef chip) {
+  unsigned version = 0;
+  if (!chip.consume_front("sm_") || chip.consumeInteger(10, version))
+    return false;
+  return version >= 80;
+}
+
 /// Up to NVVM kernels in gpu.modules and host code in the LLVM dialect: what
-/// the NVVM and emulator pipelines share. Without `chip` no NVVM target is
-/// attached (the emulator compiles no PTX).
+/// the NVVM and emulator pipelines share. Without `target` no NVVM target is
+/// attached (the emulator compiles no PTX). `chip` decides whether warp
+/// reductions use redux.sync.
 static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
                                  bool bufferize, bool hostCopies,
+                                 StringRef chip,
                                  const LowerToNVVMOptions *target) {
+  bool redux = chipHasRedux(chip);
   if (fuseRouting)
     pm.addPass(createMoEFuseRouting());
   if (bufferize)
     addBufferization(pm);
   ConvertMoEToGPUOptions toGPU;
   toGPU.hostCopies = hostCopies;
+  toGPU.redux = redux;
   pm.addPass(createConvertMoEToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   addHostPreparation(pm);
@@ -108,8 +120,10 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
     attach.optLevel = target->optLevel;
     pm.addPass(createGpuNVVMAttachTarget(attach));
   }
-  addPipeline(pm, "gpu.module(convert-gpu-to-nvvm,canonicalize,cse,"
-                  "reconcile-unrealized-casts)");
+  addPipeline(pm, (Twine("gpu.module(convert-gpu-to-nvvm{has-redux=") +
+                   (redux ? "1" : "0") +
+                   "},canonicalize,cse,reconcile-unrealized-casts)")
+                      .str());
 
   // Host: copies and launches go on a stream (gpu-async-region), become
   // runtime calls (the mgpu* ABI), then LLVM.
@@ -120,7 +134,7 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
 void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
                                          const LowerToNVVMOptions &options) {
   addGPUKernelsAndHost(pm, options.fuseRouting, options.bufferize,
-                       options.hostCopies, &options);
+                       options.hostCopies, options.chip, &options);
   // The kernels become a gpu.binary (ptxas runs here for cubins).
   GpuModuleToBinaryPassOptions binary;
   binary.compilationTarget = options.format;
@@ -131,8 +145,7 @@ void mlir::moe::buildLowerToNVVMPipeline(OpPassManager &pm,
 void mlir::moe::buildLowerToGPUEmulatorPipeline(
     OpPassManager &pm, const LowerToGPUEmulatorOptions &options) {
   addGPUKernelsAndHost(pm, options.fuseRouting, options.bufferize,
-                       options.hostCopies,
-                       /*target=*/nullptr);
+                       options.hostCopies, options.chip, /*target=*/nullptr);
   // The kernels join the host code, to be run by moe_gpu_emulator.
   pm.addPass(createConvertNVVMKernelsToEmulator());
   pm.addPass(createCanonicalizerPass());

@@ -20,8 +20,11 @@
 //   * shfl.sync follows the PTX ISA: source lane and validity from the mode,
 //     the offset and the packed clamp / segment mask; lanes named by the
 //     member mask are waited for (lanes that have exited are not), and they
-//     must use the same mode and mask. Reading a lane that is not in the mask
+//     must use the same mode and mask. Lanes outside the mask go their own
+//     way (independent thread scheduling, sm_70 and later). Reading a lane that is not in the mask
 //     or has exited is undefined on a GPU and an error here.
+//   * redux.sync (32-bit integers) waits for the lanes of its member mask,
+//     all of which must take part, and gives each the reduction.
 //   * bar.sync 0 waits for every thread of the block that has not exited.
 //   * Fibers that can make no progress (a shuffle whose partners wait at a
 //     barrier while the barrier waits for the shuffling threads) are a
@@ -210,7 +213,7 @@ __attribute__((noinline)) void makeContext(Context &context, void *stack,
 // Fibers and launches
 //===----------------------------------------------------------------------===//
 
-enum class Wait { None, Shuffle, Barrier, Exited };
+enum class Wait { None, Shuffle, Redux, Barrier, Exited };
 
 /// One emulated thread.
 struct Fiber {
@@ -257,6 +260,9 @@ struct Launch {
   std::vector<Fiber> fibers;
   Fiber *current = nullptr;
   Context scheduler;
+  // Warp-level shuffles and reductions, and block barriers, completed
+  // (MOE_GPU_EMULATOR_DEBUG reports them).
+  uint64_t shuffles = 0, reductions = 0, barriers = 0;
 };
 
 /// The launch that the calling OS thread is running (fibers run on it).
@@ -323,7 +329,7 @@ WarpState warpState(const Launch &launch, unsigned first, unsigned count) {
   WarpState state;
   for (unsigned l = 0; l < count; ++l) {
     Wait wait = launch.fibers[first + l].wait;
-    if (wait == Wait::Shuffle)
+    if (wait == Wait::Shuffle || wait == Wait::Redux)
       state.waiting |= 1u << l;
     else if (wait == Wait::Exited)
       state.exited |= 1u << l;
@@ -331,67 +337,145 @@ WarpState warpState(const Launch &launch, unsigned first, unsigned count) {
   return state;
 }
 
-/// True when the shuffle of the warp starting at `first` can complete: every
-/// lane that a waiting lane names is there (or has exited).
-bool shuffleReady(const Launch &launch, unsigned first, unsigned count) {
+const char *warpOpName(Wait wait);
+
+/// True when lanes `a` and `b` wait at the same warp operation: same
+/// instruction kind, mode or operation, and member mask.
+bool sameWarpOp(const Fiber &a, const Fiber &b) {
+  return a.wait == b.wait && a.kind == b.kind && a.mask == b.mask;
+}
+
+/// The lanes of the warp starting at `first` whose shuffle or reduction can
+/// complete: every lane of its member mask that has not exited waits at the
+/// same operation. Lanes outside the mask may be anywhere (independent
+/// thread scheduling). Two lanes that name each other but wait at different
+/// operations can never complete: an error, as on a GPU it is undefined.
+uint32_t readyLanes(const Launch &launch, unsigned first, unsigned count) {
   const Fiber *lanes = &launch.fibers[first];
   auto [waiting, exited] = warpState(launch, first, count);
-  if (!waiting)
-    return false;
   uint32_t present = count == kWarpSize ? ~0u : ((1u << count) - 1);
+  uint32_t ready = 0;
   for (unsigned l = 0; l < count; ++l) {
     if (!(waiting & (1u << l)))
       continue;
     const Fiber &lane = lanes[l];
     if (!(lane.mask & (1u << l)))
-      launchError(launch, threadName(lane) +
-                              " runs shfl.sync with a member mask that "
-                              "leaves it out");
+      launchError(launch, threadName(lane) + " runs " +
+                              warpOpName(lane.wait) +
+                              " with a member mask that leaves it out");
     if (lane.mask & ~present) {
-      char detail[128];
+      char detail[160];
       std::snprintf(detail, sizeof(detail),
-                    " runs shfl.sync with member mask 0x%08x, which names "
-                    "lanes beyond the block's %u-thread warp",
-                    lane.mask, count);
+                    " runs %s with member mask 0x%08x, which names lanes "
+                    "beyond the block's %u-thread warp",
+                    warpOpName(lane.wait), lane.mask, count);
       launchError(launch, threadName(lane) + detail);
     }
-    uint32_t partners = lane.mask & ~exited;
-    // Partners still running (never the case: the scheduler only resolves
-    // once every fiber has stopped) or waiting at a barrier: not yet.
-    if ((partners & waiting) != partners)
-      return false;
-  }
-  return true;
-}
-
-/// Completes the shuffle of a warp for which shuffleReady holds: checks that
-/// the lanes agree, exchanges the values and lets the lanes run again.
-void completeShuffle(Launch &launch, unsigned first, unsigned count) {
-  Fiber *lanes = &launch.fibers[first];
-  auto [waiting, exited] = warpState(launch, first, count);
-  for (unsigned l = 0; l < count; ++l) {
-    if (!(waiting & (1u << l)))
-      continue;
-    const Fiber &lane = lanes[l];
+    bool complete = true;
     for (unsigned p = 0; p < count; ++p) {
       if (!((lane.mask & ~exited) & (1u << p)))
         continue;
       const Fiber &partner = lanes[p];
-      if (partner.kind != lane.kind || partner.mask != lane.mask) {
-        char detail[200];
+      if (!(waiting & (1u << p))) {
+        complete = false; // Still running, or at a barrier.
+        continue;
+      }
+      if (sameWarpOp(lane, partner))
+        continue;
+      complete = false;
+      if (partner.mask & (1u << l)) {
+        char detail[240];
         std::snprintf(detail, sizeof(detail),
-                      " (mode %d, mask 0x%08x) and lane %u (mode %d, mask "
-                      "0x%08x) meet at shfl.sync with different qualifiers "
-                      "or member masks",
-                      lane.kind, lane.mask, p, partner.kind, partner.mask);
+                      " (%s %d, mask 0x%08x) and lane %u (%s %d, mask "
+                      "0x%08x) wait for each other at different warp "
+                      "operations, qualifiers or member masks",
+                      warpOpName(lane.wait), lane.kind, lane.mask, p,
+                      warpOpName(partner.wait), partner.kind, partner.mask);
         launchError(launch, threadName(lane) + detail);
       }
     }
+    if (complete)
+      ready |= 1u << l;
   }
+  return ready;
+}
+
+const char *warpOpName(Wait wait) {
+  return wait == Wait::Redux ? "redux.sync" : "shfl.sync";
+}
+
+/// redux.sync of `lane` over the lanes of its member mask, which must all
+/// take part (a lane that has exited leaves the result undefined).
+uint32_t reduce(const Launch &launch, const Fiber &lane, const Fiber *lanes,
+                unsigned count, uint32_t exited) {
+  if (lane.mask & exited) {
+    char detail[160];
+    std::snprintf(detail, sizeof(detail),
+                  " runs redux.sync with member mask 0x%08x, which names "
+                  "lanes that have exited (0x%08x): the result is undefined",
+                  lane.mask, lane.mask & exited);
+    launchError(launch, threadName(lane) + detail);
+  }
+  bool first = true;
+  uint32_t result = 0;
+  for (unsigned p = 0; p < count; ++p) {
+    if (!(lane.mask & (1u << p)))
+      continue;
+    uint32_t v = lanes[p].value;
+    if (first) {
+      result = v;
+      first = false;
+      continue;
+    }
+    switch (lane.kind) {
+    case MOE_EMU_REDUX_ADD:
+      result += v;
+      break;
+    case MOE_EMU_REDUX_AND:
+      result &= v;
+      break;
+    case MOE_EMU_REDUX_OR:
+      result |= v;
+      break;
+    case MOE_EMU_REDUX_XOR:
+      result ^= v;
+      break;
+    case MOE_EMU_REDUX_MIN:
+      result = static_cast<uint32_t>(
+          std::min(static_cast<int32_t>(result), static_cast<int32_t>(v)));
+      break;
+    case MOE_EMU_REDUX_MAX:
+      result = static_cast<uint32_t>(
+          std::max(static_cast<int32_t>(result), static_cast<int32_t>(v)));
+      break;
+    case MOE_EMU_REDUX_UMIN:
+      result = std::min(result, v);
+      break;
+    case MOE_EMU_REDUX_UMAX:
+      result = std::max(result, v);
+      break;
+    default:
+      launchError(launch, threadName(lane) + " runs redux.sync with kind " +
+                              std::to_string(lane.kind));
+    }
+  }
+  return result;
+}
+
+/// Completes the shuffles and reductions of the `ready` lanes of the warp
+/// starting at `first` (see readyLanes) and lets them run again.
+void completeLanes(Launch &launch, unsigned first, unsigned count,
+                   uint32_t ready) {
+  Fiber *lanes = &launch.fibers[first];
+  uint32_t exited = warpState(launch, first, count).exited;
   for (unsigned l = 0; l < count; ++l) {
-    if (!(waiting & (1u << l)))
+    if (!(ready & (1u << l)))
       continue;
     Fiber &lane = lanes[l];
+    if (lane.wait == Wait::Redux) {
+      lane.result = reduce(launch, lane, lanes, count, exited);
+      continue;
+    }
     int32_t b = static_cast<int32_t>(lane.offset & 0x1f);
     int32_t c = static_cast<int32_t>(lane.clamp & 0x1f);
     int32_t segmask = static_cast<int32_t>((lane.clamp >> 8) & 0x1f);
@@ -435,8 +519,14 @@ void completeShuffle(Launch &launch, unsigned first, unsigned count) {
     lane.result = lanes[j].value;
     lane.valid = valid;
   }
+  // One warp operation per group of lanes that completed together.
+  for (uint32_t left = ready; left;) {
+    const Fiber &lane = lanes[__builtin_ctz(left)];
+    (lane.wait == Wait::Redux ? launch.reductions : launch.shuffles) += 1;
+    left &= ~lane.mask;
+  }
   for (unsigned l = 0; l < count; ++l)
-    if (waiting & (1u << l))
+    if (ready & (1u << l))
       lanes[l].wait = Wait::None;
 }
 
@@ -445,24 +535,27 @@ void completeShuffle(Launch &launch, unsigned first, unsigned count) {
   unsigned numThreads = static_cast<unsigned>(launch.fibers.size());
   for (unsigned first = 0; first < numThreads; first += kWarpSize) {
     unsigned count = std::min(kWarpSize, numThreads - first);
-    unsigned counts[4] = {0, 0, 0, 0};
+    unsigned counts[5] = {0, 0, 0, 0, 0};
     for (unsigned l = 0; l < count; ++l)
       ++counts[static_cast<int>(launch.fibers[first + l].wait)];
+    unsigned atShuffle = counts[static_cast<int>(Wait::Shuffle)];
+    unsigned atRedux = counts[static_cast<int>(Wait::Redux)];
     char line[200];
     std::snprintf(line, sizeof(line),
-                  "\n  warp %u: %u at shfl.sync, %u at bar.sync, %u exited",
-                  first / kWarpSize, counts[1], counts[2], counts[3]);
+                  "\n  warp %u: %u at shfl.sync, %u at redux.sync, %u at "
+                  "bar.sync, %u exited",
+                  first / kWarpSize, atShuffle, atRedux,
+                  counts[static_cast<int>(Wait::Barrier)],
+                  counts[static_cast<int>(Wait::Exited)]);
     report += line;
-    if (counts[1]) {
-      for (unsigned l = 0; l < count; ++l) {
-        const Fiber &lane = launch.fibers[first + l];
-        if (lane.wait != Wait::Shuffle)
-          continue;
-        std::snprintf(line, sizeof(line), " (lane %u waits with mask 0x%08x)",
-                      l, lane.mask);
-        report += line;
-        break;
-      }
+    for (unsigned l = 0; l < count && (atShuffle || atRedux); ++l) {
+      const Fiber &lane = launch.fibers[first + l];
+      if (lane.wait != Wait::Shuffle && lane.wait != Wait::Redux)
+        continue;
+      std::snprintf(line, sizeof(line), " (lane %u waits with mask 0x%08x)", l,
+                    lane.mask);
+      report += line;
+      break;
     }
   }
   launchError(launch, report);
@@ -534,8 +627,9 @@ void runBlock(Launch &launch, std::mt19937_64 *rng) {
 
     bool progress = numRun > 0;
     for (unsigned warp = 0; warp < numWarps; ++warp) {
-      if (shuffleReady(launch, warp * kWarpSize, warpSize(warp))) {
-        completeShuffle(launch, warp * kWarpSize, warpSize(warp));
+      if (uint32_t ready =
+              readyLanes(launch, warp * kWarpSize, warpSize(warp))) {
+        completeLanes(launch, warp * kWarpSize, warpSize(warp), ready);
         progress = true;
       }
     }
@@ -544,6 +638,7 @@ void runBlock(Launch &launch, std::mt19937_64 *rng) {
       barrierComplete &=
           fiber.wait == Wait::Barrier || fiber.wait == Wait::Exited;
     if (barrierComplete) {
+      ++launch.barriers;
       for (Fiber &fiber : launch.fibers)
         if (fiber.wait == Wait::Barrier) {
           fiber.wait = Wait::None;
@@ -609,6 +704,18 @@ MOE_EMU_EXPORT uint32_t moeEmuShuffle(int32_t kind, uint32_t mask,
   self.offset = offset;
   self.clamp = clamp;
   self.wait = Wait::Shuffle;
+  yieldToScheduler(launch);
+  return self.result;
+}
+
+MOE_EMU_EXPORT uint32_t moeEmuRedux(int32_t kind, uint32_t value,
+                                    uint32_t mask) {
+  Launch &launch = launchOf(__func__);
+  Fiber &self = *launch.current;
+  self.kind = kind;
+  self.mask = mask;
+  self.value = value;
+  self.wait = Wait::Redux;
   yieldToScheduler(launch);
   return self.result;
 }
@@ -690,6 +797,12 @@ MOE_EMU_EXPORT void moeEmuLaunch(const char *kernel, void (*thunk)(void **),
         runBlock(launch, seed ? &rng : nullptr);
       }
   activeLaunch = nullptr;
+  if (debugEnabled())
+    std::fprintf(stderr,
+                 "%s: '%s' done: %" PRIu64 " warp shuffles, %" PRIu64
+                 " warp reductions, %" PRIu64 " block barriers\n",
+                 kTag, kernel, launch.shuffles, launch.reductions,
+                 launch.barriers);
 }
 
 //===----------------------------------------------------------------------===//

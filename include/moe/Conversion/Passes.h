@@ -22,9 +22,12 @@ namespace moe {
 void populateMoEToLoopsPatterns(RewritePatternSet &patterns);
 
 /// Patterns lowering each `moe.buffer.*` op to gpu.launch kernels (one
-/// pattern per op); the buffers must be device memory.
+/// pattern per op); the buffers must be device memory. With `redux`, the
+/// warp arg-max of the selection uses `gpu.subgroup_reduce` on integer rank
+/// images (redux.sync: sm_80 and later, convert-gpu-to-nvvm{has-redux});
+/// without it, xor shuffles.
 void populateMoEToGPUPatterns(RewritePatternSet &patterns,
-                              int64_t warpsPerBlock = 4);
+                              int64_t warpsPerBlock = 4, bool redux = true);
 
 #define GEN_PASS_REGISTRATION
 #include "moe/Conversion/Passes.h.inc"

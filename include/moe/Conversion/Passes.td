@@ -39,11 +39,15 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
     (outlined later by `gpu-kernel-outlining`):
     - `topk`, `route`, `score`: a warp per token. Each lane holds the keys of
       experts lane, lane + 32, ... in registers; the K winners come from K
-      rounds of a warp-wide (key, index) arg-max over `gpu.shuffle xor`,
-      with the contract's order (ties to the lower index, NaN last). Group
-      scores use the same arg-max restricted to a group; the kept groups
-      form a bit mask. `route` counts in a workgroup-memory histogram
-      flushed with global atomics.
+      rounds of a warp-wide arg-max with the contract's order (ties to the
+      lower index, NaN last). With `redux` (the default), a round is two
+      `gpu.subgroup_reduce` of integer rank images (the best image, then
+      the lowest expert that has it; redux.sync on sm_80 and later) and one
+      shuffle that fetches the winner's score; without it, a butterfly of
+      `gpu.shuffle xor` over (key, index, score, valid). Group scores use
+      the same arg-max restricted to a group; the kept groups form a bit
+      mask. `route` counts in a workgroup-memory histogram flushed with
+      global atomics.
     - `load`: a workgroup-memory histogram per block, then global atomics.
     - `update_bias`, `imbalance`: block tree reductions in workgroup memory.
     - `dispatch`: per-expert counting, a scan, and a scatter in which each
@@ -64,7 +68,11 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
            "Copy each op's buffers to device memory and back around its "
            "launches">,
     Option<"warpsPerBlock", "warps-per-block", "int64_t", /*default=*/"4",
-           "Tokens (warps) per block of the warp-per-token kernels">
+           "Tokens (warps) per block of the warp-per-token kernels">,
+    Option<"redux", "redux", "bool", /*default=*/"true",
+           "Warp arg-max with gpu.subgroup_reduce on integer rank images "
+           "(redux.sync, sm_80 and later: lower with "
+           "convert-gpu-to-nvvm{has-redux}); false: xor shuffles">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -88,10 +96,10 @@ def ConvertNVVMKernelsToEmulator
       as `moe_emu.<module>.<symbol>` (libdevice declarations such as
       `__nv_expf` stay external: the runtime library defines them), with
       every address space made generic;
-    - NVVM special registers, `nvvm.shfl.sync` and `nvvm.barrier0` become
-      calls of `moeEmuSpecialRegister`, `moeEmuShuffle` (and
-      `moeEmuShufflePredicate`) and `moeEmuBarrier`; any other NVVM op is
-      an error;
+    - NVVM special registers, `nvvm.shfl.sync`, `nvvm.redux.sync` (32-bit
+      integers) and `nvvm.barrier0` become calls of `moeEmuSpecialRegister`,
+      `moeEmuShuffle` (and `moeEmuShufflePredicate`), `moeEmuRedux` and
+      `moeEmuBarrier`; any other NVVM op is an error;
     - each kernel gets a thunk that loads its parameters from an array of
       pointers, and each `gpu.launch_func` becomes a call of `moeEmuLaunch`
       with that thunk, the packed parameters, the grid and block sizes and

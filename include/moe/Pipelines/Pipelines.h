@@ -44,7 +44,9 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
                      "(false: the buffers are already device memory)"),
       llvm::cl::init(true)};
   PassOptions::Option<std::string> chip{
-      *this, "chip", llvm::cl::desc("Target SM architecture"),
+      *this, "chip",
+      llvm::cl::desc("Target SM architecture (sm_80 and later: warp "
+                     "reductions with redux.sync)"),
       llvm::cl::init("sm_90")};
   PassOptions::Option<std::string> features{
       *this, "features", llvm::cl::desc("Target PTX features"),
@@ -67,6 +69,11 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
 /// Options of `--moe-lower-to-gpu-emulator`.
 struct LowerToGPUEmulatorOptions
     : public PassPipelineOptions<LowerToGPUEmulatorOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("SM architecture whose kernels to emulate (sm_80 and "
+                     "later use redux.sync)"),
+      llvm::cl::init("sm_90")};
   PassOptions::Option<bool> fuseRouting{
       *this, "fuse-routing",
       llvm::cl::desc("Run --moe-fuse-routing before lowering"),

@@ -13,6 +13,8 @@
  *                          uint32_t value, uint32_t offset,  the operands of
  *                          uint32_t clamp);               PTX shfl.sync
  *   int32_t  moeEmuShufflePredicate(void);   validity of the last shuffle
+ *   uint32_t moeEmuRedux(int32_t kind, uint32_t value,    MOE_EMU_REDUX_*,
+ *                        uint32_t mask);                 PTX redux.sync (i32)
  *   void     moeEmuBarrier(void);            bar.sync 0 (barrier0)
  *   void     moeEmuLaunch(const char *kernel, void (*thunk)(void **),
  *                         void **params, int64_t gridX, int64_t gridY,
@@ -53,5 +55,15 @@
 #define MOE_EMU_SHFL_UP 1
 #define MOE_EMU_SHFL_DOWN 2
 #define MOE_EMU_SHFL_IDX 3
+
+/* redux.sync operations on 32-bit integers: moeEmuRedux(kind, ...). */
+#define MOE_EMU_REDUX_ADD 0
+#define MOE_EMU_REDUX_AND 1
+#define MOE_EMU_REDUX_OR 2
+#define MOE_EMU_REDUX_XOR 3
+#define MOE_EMU_REDUX_MIN 4
+#define MOE_EMU_REDUX_MAX 5
+#define MOE_EMU_REDUX_UMIN 6
+#define MOE_EMU_REDUX_UMAX 7
 
 #endif /* MOE_RUNTIME_GPUEMULATORABI_H */

@@ -42,6 +42,43 @@ Value mlir::moe::emitNaNToNegInf(ImplicitLocOpBuilder &b, Value key) {
       b, isNaN, emitF32(b, -std::numeric_limits<double>::infinity()), key);
 }
 
+/// An i32 constant shaped like `like` (scalar or vector of the same shape).
+static Value emitI32Like(ImplicitLocOpBuilder &b, Value like, int32_t value) {
+  if (auto vector = dyn_cast<VectorType>(like.getType()))
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(vector.clone(b.getI32Type()),
+                                  b.getI32IntegerAttr(value)));
+  return arith::ConstantIntOp::create(b, b.getI32Type(), value);
+}
+
+Value mlir::moe::emitRankImage(ImplicitLocOpBuilder &b, Value keys,
+                               bool nanAsNegInf) {
+  Type intType = b.getI32Type();
+  if (auto vector = dyn_cast<VectorType>(keys.getType()))
+    intType = vector.clone(b.getI32Type());
+  // x + 0 turns -0 into +0 and keeps every other value.
+  Value canonical = arith::AddFOp::create(b, keys, emitF32Like(b, keys, 0.0));
+  Value bits = arith::BitcastOp::create(b, intType, canonical);
+  Value negative = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits,
+                                         emitI32Like(b, keys, 0));
+  Value flipped =
+      arith::XOrIOp::create(b, bits, emitI32Like(b, keys, 0x7fffffff));
+  Value image = arith::SelectOp::create(b, negative, flipped, bits);
+  Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, keys, keys);
+  return arith::SelectOp::create(
+      b, isNaN, emitI32Like(b, keys, nanAsNegInf ? kNegInfRank : kNaNRank),
+      image);
+}
+
+Value mlir::moe::emitKeyOfRankImage(ImplicitLocOpBuilder &b, Value image) {
+  Value negative = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, image,
+                                         emitI32Like(b, image, 0));
+  Value flipped =
+      arith::XOrIOp::create(b, image, emitI32Like(b, image, 0x7fffffff));
+  Value bits = arith::SelectOp::create(b, negative, flipped, image);
+  return arith::BitcastOp::create(b, b.getF32Type(), bits);
+}
+
 Value mlir::moe::emitF32Like(ImplicitLocOpBuilder &b, Value like,
                              double value) {
   if (auto vector = dyn_cast<VectorType>(like.getType()))

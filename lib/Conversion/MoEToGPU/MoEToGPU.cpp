@@ -303,6 +303,63 @@ struct WarpRow {
   size_t numSlots() const { return expert.size(); }
 };
 
+Value emitSubgroupReduce(ImplicitLocOpBuilder &b, Value value,
+                         gpu::AllReduceOperation kind) {
+  return gpu::SubgroupReduceOp::create(b, value, kind, /*uniform=*/true,
+                                       /*cluster_size=*/nullptr);
+}
+
+/// The warp-wide best of the available slots with two redux.sync: the best
+/// rank image, then the lowest expert that has it (the order of emitBetter,
+/// on images). The key comes back from the image; the payload of the
+/// winner's slot, when `payloads` is not empty, from its lane with one
+/// shuffle. Every lane gets the same winner.
+Candidate emitWarpBestRedux(ImplicitLocOpBuilder &b, const WarpRow &row,
+                            ArrayRef<Value> images, ValueRange available,
+                            ArrayRef<Value> payloads) {
+  Type i32 = b.getI32Type();
+  Value removed = arith::ConstantIntOp::create(b, i32, kRemovedRank);
+  SmallVector<Value> ranks;
+  Value laneBest = removed;
+  for (size_t s = 0; s < row.numSlots(); ++s) {
+    ranks.push_back(
+        arith::SelectOp::create(b, available[s], images[s], removed));
+    laneBest = arith::MaxSIOp::create(b, laneBest, ranks.back());
+  }
+  Value best = emitSubgroupReduce(b, laneBest, gpu::AllReduceOperation::MAXSI);
+  Value none =
+      arith::ConstantIntOp::create(b, i32, std::numeric_limits<int32_t>::max());
+  Value laneIndex = none;
+  for (size_t s = 0; s < row.numSlots(); ++s) {
+    Value holds =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, ranks[s], best);
+    laneIndex = arith::MinSIOp::create(
+        b, laneIndex, arith::SelectOp::create(b, holds, row.expert[s], none));
+  }
+  Candidate winner;
+  winner.index =
+      emitSubgroupReduce(b, laneIndex, gpu::AllReduceOperation::MINSI);
+  winner.valid =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ne, best, removed);
+  winner.key = emitKeyOfRankImage(b, best);
+  if (!payloads.empty()) {
+    Value mine = emitF32(b, 0.0);
+    for (size_t s = 0; s < row.numSlots(); ++s)
+      mine = arith::SelectOp::create(
+          b,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, row.expert[s],
+                                winner.index),
+          payloads[s], mine);
+    Value source = arith::AndIOp::create(
+        b, winner.index, arith::ConstantIntOp::create(b, i32, kWarpSize - 1));
+    Value width = arith::ConstantIntOp::create(b, i32, kWarpSize);
+    winner.payload = gpu::ShuffleOp::create(b, mine, source, width,
+                                            gpu::ShuffleMode::IDX)
+                         .getShuffleResult();
+  }
+  return winner;
+}
+
 /// The selection of one token by a warp: keys (and unbiased scores) in
 /// registers, optional group limiting, then K arg-max rounds. Every lane ends
 /// with the same K winners, best first.
@@ -310,7 +367,8 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
                                          const WarpRow &row,
                                          ArrayRef<Value> keys,
                                          ArrayRef<Value> scores,
-                                         const SelectionConfig &config) {
+                                         const SelectionConfig &config,
+                                         bool redux) {
   size_t numSlots = row.numSlots();
   SmallVector<Value> available(row.inRange);
   Value notTrue = arith::ConstantIntOp::create(b, b.getI1Type(), 1);
@@ -324,9 +382,12 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
     // Group scores: the sum of each group's group_top best keys, NaN as -inf,
     // in a private array. The rounds are loops, not unrolled: G * group_top
     // rounds over E / 32 slots each would make the kernel huge.
-    SmallVector<Value> nanAsNegInf;
-    for (Value key : keys)
+    SmallVector<Value> nanAsNegInf, groupImages;
+    for (Value key : keys) {
       nanAsNegInf.push_back(emitNaNToNegInf(b, key));
+      if (redux)
+        groupImages.push_back(emitRankImage(b, key, /*nanAsNegInf=*/true));
+    }
     Value groupScores = memref::AllocaOp::create(
         b, MemRefType::get({config.numGroups}, b.getF32Type()));
     emitFor(b, 0, config.numGroups, [&](ImplicitLocOpBuilder &b, Value g) {
@@ -340,11 +401,17 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
       SmallVector<Value> result = emitForIter(
           b, 0, config.groupTop, init,
           [&](ImplicitLocOpBuilder &b, Value, ValueRange args) {
-            SmallVector<Candidate> slots;
-            for (size_t s = 0; s < numSlots; ++s)
-              slots.push_back(
-                  {nanAsNegInf[s], row.expert[s], Value(), args[1 + s]});
-            Candidate best = emitWarpBest(b, emitLaneBest(b, slots));
+            Candidate best;
+            if (redux) {
+              best = emitWarpBestRedux(b, row, groupImages, args.drop_front(),
+                                       {});
+            } else {
+              SmallVector<Candidate> slots;
+              for (size_t s = 0; s < numSlots; ++s)
+                slots.push_back(
+                    {nanAsNegInf[s], row.expert[s], Value(), args[1 + s]});
+              best = emitWarpBest(b, emitLaneBest(b, slots));
+            }
             SmallVector<Value> next{
                 arith::AddFOp::create(b, args[0], best.key)};
             for (size_t s = 0; s < numSlots; ++s)
@@ -411,12 +478,21 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
   }
 
   // K rounds of the warp-wide arg-max; a winner leaves its lane's slots.
+  SmallVector<Value> images;
+  if (redux)
+    for (Value key : keys)
+      images.push_back(emitRankImage(b, key, /*nanAsNegInf=*/false));
   SmallVector<Candidate> winners;
   for (int64_t j = 0; j < config.k; ++j) {
-    SmallVector<Candidate> slots;
-    for (size_t s = 0; s < numSlots; ++s)
-      slots.push_back({keys[s], row.expert[s], scores[s], available[s]});
-    Candidate best = emitWarpBest(b, emitLaneBest(b, slots));
+    Candidate best;
+    if (redux) {
+      best = emitWarpBestRedux(b, row, images, available, scores);
+    } else {
+      SmallVector<Candidate> slots;
+      for (size_t s = 0; s < numSlots; ++s)
+        slots.push_back({keys[s], row.expert[s], scores[s], available[s]});
+      best = emitWarpBest(b, emitLaneBest(b, slots));
+    }
     winners.push_back(best);
     for (size_t s = 0; s < numSlots; ++s)
       available[s] = arith::AndIOp::create(
@@ -560,8 +636,9 @@ void emitStoreWarpWinners(ImplicitLocOpBuilder &b, ArrayRef<Candidate> winners,
 
 template <typename OpTy>
 struct KernelPattern : public OpConversionPattern<OpTy> {
-  KernelPattern(MLIRContext *ctx, int64_t warpsPerBlock)
-      : OpConversionPattern<OpTy>(ctx), warpsPerBlock(warpsPerBlock) {}
+  KernelPattern(MLIRContext *ctx, int64_t warpsPerBlock, bool redux)
+      : OpConversionPattern<OpTy>(ctx), warpsPerBlock(warpsPerBlock),
+        redux(redux) {}
   using OpAdaptor = typename OpConversionPattern<OpTy>::OpAdaptor;
 
   LogicalResult
@@ -582,6 +659,8 @@ struct KernelPattern : public OpConversionPattern<OpTy> {
   virtual FailureOr<Value> lower(OpTy op, ImplicitLocOpBuilder &b) const = 0;
 
   int64_t warpsPerBlock;
+  /// Warp arg-max with redux.sync (sm_80 and later) rather than shuffles.
+  bool redux;
 };
 
 struct ScoreKernel : KernelPattern<BufferScoreOp> {
@@ -623,7 +702,7 @@ struct TopKKernel : KernelPattern<BufferTopKOp> {
           auto [keys, scores] = emitWarpKeys(b, row, op.getScores(),
                                              std::nullopt, op.getBias(), t);
           SmallVector<Candidate> winners =
-              emitWarpSelection(b, row, keys, scores, config);
+              emitWarpSelection(b, row, keys, scores, config, redux);
           emitStoreWarpWinners(b, winners, t, real, lane, op.getWeights(),
                                op.getIndices(), Value(), /*normalize=*/false,
                                APFloat(1.0f));
@@ -652,7 +731,7 @@ struct RouteKernel : KernelPattern<BufferRouteOp> {
           auto [keys, scores] = emitWarpKeys(b, row, op.getLogits(),
                                              op.getFunction(), op.getBias(), t);
           SmallVector<Candidate> winners =
-              emitWarpSelection(b, row, keys, scores, config);
+              emitWarpSelection(b, row, keys, scores, config, redux);
           emitStoreWarpWinners(b, winners, t, real, lane, op.getWeights(),
                                op.getIndices(), hist, op.getNormalize(),
                                op.getScale());
@@ -1201,7 +1280,7 @@ struct ConvertMoEToGPUPass
     target.addIllegalDialect<MoEDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(&getContext());
-    populateMoEToGPUPatterns(patterns, warpsPerBlock);
+    populateMoEToGPUPatterns(patterns, warpsPerBlock, redux);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();
@@ -1211,9 +1290,9 @@ struct ConvertMoEToGPUPass
 } // namespace
 
 void mlir::moe::populateMoEToGPUPatterns(RewritePatternSet &patterns,
-                                         int64_t warpsPerBlock) {
+                                         int64_t warpsPerBlock, bool redux) {
   patterns.add<ScoreKernel, TopKKernel, RouteKernel, NormalizeKernel,
                LoadKernel, UpdateBiasKernel, ImbalanceKernel, DispatchKernel,
                PermuteKernel, CombineKernel>(patterns.getContext(),
-                                             warpsPerBlock);
+                                             warpsPerBlock, redux);
 }

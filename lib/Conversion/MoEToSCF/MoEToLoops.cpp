@@ -291,14 +291,6 @@ void emitTokenRow(ImplicitLocOpBuilder &b, Value source,
   });
 }
 
-/// Integer images of keys: a larger key has a larger image, equal keys (+0
-/// and -0 included) equal images, and NaN the image just below -inf. Taken
-/// or excluded experts get the smallest image of all.
-constexpr int32_t kRemovedRank = std::numeric_limits<int32_t>::min();
-constexpr int32_t kNaNRank = kRemovedRank + 1;
-/// The image of -inf (0xff800000 with the magnitude bits flipped).
-constexpr int32_t kNegInfRank = -2139095041;
-
 Value splatI32(ImplicitLocOpBuilder &b, int64_t value) {
   auto type = VectorType::get({kVectorWidth}, b.getI32Type());
   return arith::ConstantOp::create(
@@ -316,22 +308,6 @@ Value emitLaneIndices(ImplicitLocOpBuilder &b, Value first) {
   return arith::AddIOp::create(
       b, base,
       arith::ConstantOp::create(b, DenseIntElementsAttr::get(type, iota)));
-}
-
-/// The rank image of a vector of f32 keys; NaN ranks as -inf when
-/// `nanAsNegInf` (group scores), below it otherwise.
-Value emitRankImage(ImplicitLocOpBuilder &b, Value keys, bool nanAsNegInf) {
-  auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
-  Value canonical = arith::AddFOp::create(b, keys, emitF32Like(b, keys, 0.0));
-  Value bits = arith::BitcastOp::create(b, intType, canonical);
-  Value negative =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits, splatI32(b, 0));
-  Value flipped = arith::XOrIOp::create(b, bits, splatI32(b, 0x7fffffff));
-  Value image = arith::SelectOp::create(b, negative, flipped, bits);
-  Value isNaN =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, keys, keys);
-  return arith::SelectOp::create(
-      b, isNaN, splatI32(b, nanAsNegInf ? kNegInfRank : kNaNRank), image);
 }
 
 /// The lowest expert with the best rank image among experts [first, end) of

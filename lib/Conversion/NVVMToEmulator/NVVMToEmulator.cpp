@@ -157,6 +157,30 @@ static int32_t shuffleKind(NVVM::ShflKind kind) {
   llvm_unreachable("unknown shuffle kind");
 }
 
+/// The GpuEmulatorABI.h code of an integer redux.sync.
+static std::optional<int32_t> reduxKind(NVVM::ReduxKind kind) {
+  switch (kind) {
+  case NVVM::ReduxKind::ADD:
+    return MOE_EMU_REDUX_ADD;
+  case NVVM::ReduxKind::AND:
+    return MOE_EMU_REDUX_AND;
+  case NVVM::ReduxKind::OR:
+    return MOE_EMU_REDUX_OR;
+  case NVVM::ReduxKind::XOR:
+    return MOE_EMU_REDUX_XOR;
+  case NVVM::ReduxKind::MIN:
+    return MOE_EMU_REDUX_MIN;
+  case NVVM::ReduxKind::MAX:
+    return MOE_EMU_REDUX_MAX;
+  case NVVM::ReduxKind::UMIN:
+    return MOE_EMU_REDUX_UMIN;
+  case NVVM::ReduxKind::UMAX:
+    return MOE_EMU_REDUX_UMAX;
+  default:
+    return std::nullopt;
+  }
+}
+
 /// Replaces every NVVM op of `func` with runtime calls.
 static LogicalResult rewriteNVVMOps(LLVM::LLVMFuncOp func,
                                     RuntimeFunctions &runtime) {
@@ -225,6 +249,25 @@ static LogicalResult rewriteNVVMOps(LLVM::LLVMFuncOp func,
       shuffle.erase();
       continue;
     }
+    if (auto redux = dyn_cast<NVVM::ReduxOp>(op)) {
+      std::optional<int32_t> kind = reduxKind(redux.getKind());
+      if (!kind || redux.getType() != i32)
+        return redux.emitOpError(
+            "cannot be run by the GPU emulator (it emulates redux.sync on "
+            "32-bit integers)");
+      FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
+          "moeEmuRedux", LLVM::LLVMFunctionType::get(i32, {i32, i32, i32}));
+      if (failed(callee))
+        return failure();
+      Value result = LLVM::CallOp::create(
+                         builder, loc, *callee,
+                         ValueRange{i32Constant(builder, loc, *kind),
+                                    redux.getVal(), redux.getMaskAndClamp()})
+                         .getResult();
+      redux.getResult().replaceAllUsesWith(result);
+      redux.erase();
+      continue;
+    }
     bool isBarrier = isa<NVVM::Barrier0Op>(op);
     if (auto barrier = dyn_cast<NVVM::BarrierOp>(op))
       isBarrier = barrier->getNumOperands() == 0;
@@ -238,7 +281,8 @@ static LogicalResult rewriteNVVMOps(LLVM::LLVMFuncOp func,
       continue;
     }
     return op->emitOpError("cannot be run by the GPU emulator (it emulates "
-                           "special registers, shfl.sync and barrier0)");
+                           "special registers, shfl.sync, redux.sync and "
+                           "barrier0)");
   }
   return success();
 }

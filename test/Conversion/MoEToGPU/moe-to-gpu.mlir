@@ -1,9 +1,14 @@
 // RUN: moe-opt %s -convert-moe-to-gpu -canonicalize -cse -split-input-file | FileCheck %s
 // RUN: moe-opt %s -convert-moe-to-gpu="host-copies=0" -canonicalize -cse -split-input-file | FileCheck %s --check-prefix=DEVICE
+// RUN: moe-opt %s -convert-moe-to-gpu="redux=0" -canonicalize -cse -split-input-file | FileCheck %s --check-prefix=SHUFFLE
 
 // route: device copies of the buffers, counts zeroed by a driver memset (no
 // kernel: routing is one launch), then a warp per token (128 threads = 4 tokens per block) with a workgroup
-// histogram, warp-wide arg-max rounds over xor shuffles, and global atomics.
+// histogram, warp-wide arg-max rounds, and global atomics. An arg-max round is
+// two warp reductions of integer rank images (the best image, then the lowest
+// expert that has it: redux.sync on sm_80+) and one shuffle that brings the
+// winner's score from its lane; with redux=0 (older GPUs), a butterfly of
+// xor shuffles over (key, index, score, valid).
 // CHECK-LABEL: func.func @route(
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x64xbf16>, %{{.*}}: memref<64xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>, %[[C:[a-z0-9]+]]: memref<64xi32>)
 // CHECK: %[[DX:.*]] = gpu.alloc (%{{.*}}) : memref<?x64xbf16>
@@ -19,12 +24,16 @@
 // CHECK: memref.load %[[DX]]
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: math.exp
-// CHECK: gpu.shuffle xor %{{.*}}, %c16_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle xor %{{.*}}, %c16_i32, %c32_i32 : i32
-// CHECK: gpu.shuffle xor %{{.*}}, %c8_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle xor %{{.*}}, %c4_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// CHECK-NOT: gpu.shuffle xor
+// CHECK: %[[BEST:.*]] = gpu.subgroup_reduce maxsi %{{.*}} uniform : (i32) -> i32
+// CHECK: arith.cmpi eq, %{{.*}}, %[[BEST]] : i32
+// CHECK: gpu.subgroup_reduce minsi %{{.*}} uniform : (i32) -> i32
+// CHECK: %[[LANE:.*]] = arith.andi %{{.*}}, %c31_i32 : i32
+// CHECK: gpu.shuffle idx %{{.*}}, %[[LANE]], %c32_i32 : f32
+// CHECK: gpu.subgroup_reduce maxsi
+// CHECK: gpu.subgroup_reduce minsi
+// CHECK: gpu.shuffle idx
+// CHECK-NOT: gpu.subgroup_reduce
 // CHECK: memref.atomic_rmw addi %c1_i32, %[[HIST]]
 // CHECK: gpu.barrier
 // CHECK: memref.atomic_rmw addi %{{.*}}, %[[DC]]
@@ -36,6 +45,16 @@
 // DEVICE-NOT: gpu.alloc
 // DEVICE-NOT: gpu.memcpy
 // DEVICE: gpu.launch
+// SHUFFLE-LABEL: func.func @route(
+// SHUFFLE-NOT: gpu.subgroup_reduce
+// SHUFFLE: gpu.shuffle xor %{{.*}}, %c16_i32, %c32_i32 : f32
+// SHUFFLE: gpu.shuffle xor %{{.*}}, %c16_i32, %c32_i32 : i32
+// SHUFFLE: gpu.shuffle xor %{{.*}}, %c8_i32, %c32_i32 : f32
+// SHUFFLE: gpu.shuffle xor %{{.*}}, %c4_i32, %c32_i32 : f32
+// SHUFFLE: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : f32
+// SHUFFLE: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// SHUFFLE-NOT: gpu.subgroup_reduce
+// SHUFFLE: memref.atomic_rmw addi %c1_i32
 func.func @route(%x: memref<?x64xbf16>, %b: memref<64xf32>, %w: memref<?x2xf32>,
     %i: memref<?x2xi32>, %c: memref<64xi32>) {
   moe.buffer.route sigmoid ins(%x : memref<?x64xbf16>) bias(%b : memref<64xf32>)
@@ -154,7 +173,8 @@ func.func @combine(%y: memref<?x16xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi3
 // CHECK: %[[SCORES:.*]] = memref.alloca() : memref<64xf32>
 // CHECK: scf.for %[[G:.*]] = %c0 to %c64 step %c1 {
 // CHECK: scf.for %{{.*}} = %c0 to %c16 step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, i1, i1, i1, i1, i1, i1, i1, i1
-// CHECK: gpu.shuffle xor
+// CHECK: gpu.subgroup_reduce maxsi
+// CHECK: gpu.subgroup_reduce minsi
 // CHECK: memref.store %{{.*}}, %[[SCORES]][%[[G]]]
 func.func @many_groups(%s: memref<?x1024xf32>, %w: memref<?x32xf32>, %i: memref<?x32xi32>) {
   moe.buffer.topk ins(%s : memref<?x1024xf32>) outs(%w, %i : memref<?x32xf32>, memref<?x32xi32>)

@@ -14,7 +14,7 @@ module attributes {gpu.container_module} {
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     llvm.func @k(%out: !llvm.ptr) attributes {gpu.kernel, nvvm.kernel} {
-      // expected-error @below {{'nvvm.read.ptx.sreg.clock' op cannot be run by the GPU emulator (it emulates special registers, shfl.sync and barrier0)}}
+      // expected-error @below {{'nvvm.read.ptx.sreg.clock' op cannot be run by the GPU emulator (it emulates special registers, shfl.sync, redux.sync and barrier0)}}
       %t = nvvm.read.ptx.sreg.clock : i32
       llvm.store %t, %out : i32, !llvm.ptr
       llvm.return
@@ -28,7 +28,7 @@ module attributes {gpu.container_module} {
   gpu.module @kernels {
     llvm.func @k() attributes {gpu.kernel, nvvm.kernel} {
       %id = llvm.mlir.constant(1 : i32) : i32
-      // expected-error @below {{'nvvm.barrier' op cannot be run by the GPU emulator (it emulates special registers, shfl.sync and barrier0)}}
+      // expected-error @below {{'nvvm.barrier' op cannot be run by the GPU emulator (it emulates special registers, shfl.sync, redux.sync and barrier0)}}
       nvvm.barrier id = %id
       llvm.return
     }

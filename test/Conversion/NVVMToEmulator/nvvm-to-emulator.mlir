@@ -31,6 +31,8 @@
 // CHECK: llvm.insertvalue %[[VALID]], %[[PAIR1]][1] : !llvm.struct<(f32, i1)>
 // CHECK: %[[IDX:.*]] = llvm.mlir.constant(3 : i32) : i32
 // CHECK: llvm.call @moeEmuShuffle(%[[IDX]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (i32, i32, i32, i32, i32) -> i32
+// CHECK: %[[MAX:.*]] = llvm.mlir.constant(5 : i32) : i32
+// CHECK: llvm.call @moeEmuRedux(%[[MAX]], %{{.*}}, %{{.*}}) : (i32, i32, i32) -> i32
 // CHECK: llvm.call @__nv_expf(%{{.*}}) : (f32) -> f32
 // CHECK: llvm.atomicrmw fadd %{{.*}}, %{{.*}} monotonic : !llvm.ptr, f32
 
@@ -75,6 +77,7 @@
 // CHECK: llvm.func @moeEmuBarrier()
 // CHECK: llvm.func @moeEmuShuffle(i32, i32, i32, i32, i32) -> i32
 // CHECK: llvm.func @moeEmuShufflePredicate() -> i32
+// CHECK: llvm.func @moeEmuRedux(i32, i32, i32) -> i32
 // CHECK: llvm.func @moeEmuLaunch(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i32, !llvm.ptr, !llvm.ptr, i32)
 module attributes {gpu.container_module} {
   gpu.module @kernels {
@@ -99,7 +102,9 @@ module attributes {gpu.container_module} {
       %ri = llvm.bitcast %r : f32 to i32
       %s = nvvm.shfl.sync idx %all, %ri, %one, %clamp : i32 -> i32
       %sf = llvm.bitcast %s : i32 to f32
-      %e = llvm.call @__nv_expf(%sf) : (f32) -> f32
+      %m = nvvm.redux.sync max %s, %all : i32 -> i32
+      %mf = llvm.bitcast %m : i32 to f32
+      %e = llvm.call @__nv_expf(%mf) : (f32) -> f32
       %generic = llvm.addrspacecast %slot : !llvm.ptr<3> to !llvm.ptr
       %old = llvm.atomicrmw fadd %generic, %e monotonic : !llvm.ptr, f32
       llvm.return

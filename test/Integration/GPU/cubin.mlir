@@ -4,6 +4,7 @@
 // RUN: moe-opt %moe_src_root/examples/deepseek_v3_router.mlir --moe-lower-to-nvvm="format=isa" | FileCheck %s --dump-input=never --check-prefix=PTX
 // RUN: moe-opt %moe_src_root/examples/loss_free_balance.mlir --moe-lower-to-nvvm | FileCheck %s --dump-input=never --check-prefix=BIN
 // RUN: moe-opt %s --moe-lower-to-nvvm="chip=sm_80 features=+ptx70" | FileCheck %s --dump-input=never --check-prefix=SM80
+// RUN: moe-opt %s --moe-lower-to-nvvm="chip=sm_75 features=+ptx70 format=isa" | FileCheck %s --dump-input=never --check-prefix=SM75
 // RUN: moe-opt %s --moe-lower-to-nvvm | mlir-translate --mlir-to-llvmir | FileCheck %s --dump-input=never --check-prefix=LLVMIR
 
 // No moe op is left; the host calls the runtime for buffers and streams and
@@ -16,8 +17,14 @@
 // BIN: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}bin = "\7FELF
 // BIN-NOT: moe.
 // PTX-DAG: #nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}assembly = "{{.*}}.target sm_90
-// The selection kernel's warp arg-max is butterfly shuffles.
-// PTX-DAG: shfl.sync.bfly.b32
+// The selection kernel's warp arg-max is redux.sync on integer rank images
+// (sm_80 and later), butterfly shuffles before that.
+// PTX-DAG: redux.sync.max.s32
+// PTX-DAG: redux.sync.min.s32
+// PTX-DAG: shfl.sync.idx.b32
+// SM75-NOT: redux.sync
+// SM75: shfl.sync.bfly.b32
+// SM75-NOT: redux.sync
 // SM80: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx70">, {{.*}}bin = "\7FELF
 
 func.func @all_ops(%x: tensor<?x160xf16>, %b: tensor<160xf32>, %rows: tensor<?x32xbf16>)

@@ -11,6 +11,9 @@
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <cstdint>
+#include <limits>
+
 namespace mlir::moe {
 
 /// Converts an f16/bf16/f32 value or a signed integer to f32.
@@ -23,6 +26,22 @@ Value emitRanksAbove(ImplicitLocOpBuilder &b, Value a, Value b2);
 
 /// NaN keys count as -inf (group scores).
 Value emitNaNToNegInf(ImplicitLocOpBuilder &b, Value key);
+
+/// Integer images of keys: a larger key has a larger image, equal keys (+0
+/// and -0 included) equal images, and NaN the image just below -inf (or that
+/// of -inf, for group scores). Taken or excluded experts get the smallest
+/// image of all.
+constexpr int32_t kRemovedRank = std::numeric_limits<int32_t>::min();
+constexpr int32_t kNaNRank = kRemovedRank + 1;
+/// The image of -inf (0xff800000 with the magnitude bits flipped).
+constexpr int32_t kNegInfRank = -2139095041;
+
+/// The i32 rank image of an f32 key, or of each lane of a vector of them.
+Value emitRankImage(ImplicitLocOpBuilder &b, Value keys, bool nanAsNegInf);
+
+/// The f32 key of a rank image (scalar): the inverse of emitRankImage up to
+/// -0 (which comes back as +0); the NaN image gives a NaN.
+Value emitKeyOfRankImage(ImplicitLocOpBuilder &b, Value image);
 
 /// Per-row statistics that a score function needs: for softmax, the row
 /// maximum and the reciprocal of the sum of exp(x - max); unused otherwise.

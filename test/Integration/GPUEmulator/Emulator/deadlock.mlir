@@ -3,8 +3,8 @@
 // the deadlock with the state of each warp and fails.
 // RUN: moe-opt %s --moe-lower-to-gpu-emulator="bufferize=0" | not mlir-runner -e main --entry-point-result=void --shared-libs=%emulator_runner_libs 2>&1 | FileCheck %s
 // CHECK: moe_gpu_emulator: error: kernel 'main_kernel::main_kernel', block (0, 0, 0): deadlock: no thread can continue
-// CHECK-NEXT: warp 0: 16 at shfl.sync, 16 at bar.sync, 0 exited (lane 16 waits with mask 0xffffffff)
-// CHECK-NEXT: warp 1: 0 at shfl.sync, 32 at bar.sync, 0 exited
+// CHECK-NEXT: warp 0: 16 at shfl.sync, 0 at redux.sync, 16 at bar.sync, 0 exited (lane 16 waits with mask 0xffffffff)
+// CHECK-NEXT: warp 1: 0 at shfl.sync, 0 at redux.sync, 32 at bar.sync, 0 exited
 
 module {
   func.func @main() {

@@ -2,7 +2,8 @@
 // flag of each mode, for gpu.shuffle as convert-gpu-to-nvvm lowers it (member
 // mask of the first `width` lanes, clamp width - 1, or 32 - width for up).
 // The expected rows are CUDA's __shfl_*_sync results for one warp whose lane
-// l holds 10 * l.
+// l holds 10 * l, then those of __reduce_{max,min,add}_sync (redux.sync,
+// which the pipeline uses for chip=sm_90) on 10 * l - 100.
 // RUN: moe-opt %s --moe-lower-to-gpu-emulator="bufferize=0" | mlir-runner -e main --entry-point-result=void --shared-libs=%emulator_runner_libs | FileCheck %s
 
 module {
@@ -12,7 +13,7 @@ module {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c32 = arith.constant 32 : index
-    %rows = arith.constant 12 : index
+    %rows = arith.constant 15 : index
     %dev = gpu.alloc (%rows) : memref<?x32xi32>
     gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
                threads(%tx, %ty, %tz) in (%sx = %c32, %sy = %c1, %sz = %c1) {
@@ -81,6 +82,17 @@ module {
       memref.store %r5, %dev[%i9, %tx] : memref<?x32xi32>
       memref.store %r6, %dev[%i10, %tx] : memref<?x32xi32>
       memref.store %q6, %dev[%i11, %tx] : memref<?x32xi32>
+      %hundred = arith.constant 100 : i32
+      %signed = arith.subi %v, %hundred : i32
+      %max = gpu.subgroup_reduce maxsi %signed uniform : (i32) -> i32
+      %min = gpu.subgroup_reduce minsi %signed uniform : (i32) -> i32
+      %sum = gpu.subgroup_reduce add %signed uniform : (i32) -> i32
+      %i12 = arith.constant 12 : index
+      %i13 = arith.constant 13 : index
+      %i14 = arith.constant 14 : index
+      memref.store %max, %dev[%i12, %tx] : memref<?x32xi32>
+      memref.store %min, %dev[%i13, %tx] : memref<?x32xi32>
+      memref.store %sum, %dev[%i14, %tx] : memref<?x32xi32>
       gpu.terminator
     }
     %host = memref.alloc(%rows) : memref<?x32xi32>
@@ -90,7 +102,7 @@ module {
     return
   }
 }
-// CHECK: sizes = [12, 32]
+// CHECK: sizes = [15, 32]
 // xor 1
 // CHECK-NEXT: [10,  0,  30,  20,  50,  40,  70,  60,  90,  80,  110,  100,  130,  120,  150,  140,  170,  160,  190,  180,  210,  200,  230,  220,  250,  240,  270,  260,  290,  280,  310,  300]
 // down 3
@@ -115,3 +127,7 @@ module {
 // CHECK-NEXT: [30,  40,  50,  60,  70,  80,  90,  100,  110,  120,  130,  140,  150,  130,  140,  150,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7]
 // valid: down 3 within the first 16 lanes
 // CHECK-NEXT: [1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7,  -7]
+// redux max, min, add
+// CHECK-NEXT: [210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210]
+// CHECK-NEXT: [-100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100]
+// CHECK-NEXT: [1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760]
