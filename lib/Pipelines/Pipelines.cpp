@@ -147,7 +147,9 @@ void mlir::moe::buildLowerToGPUEmulatorPipeline(
   addGPUKernelsAndHost(pm, options.fuseRouting, options.bufferize,
                        options.hostCopies, options.chip, /*target=*/nullptr);
   // The kernels join the host code, to be run by moe_gpu_emulator.
-  pm.addPass(createConvertNVVMKernelsToEmulator());
+  ConvertNVVMKernelsToEmulatorOptions emulator;
+  emulator.raceCheck = options.raceCheck;
+  pm.addPass(createConvertNVVMKernelsToEmulator(emulator));
   pm.addPass(createCanonicalizerPass());
 }
 

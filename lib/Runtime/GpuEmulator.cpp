@@ -39,6 +39,10 @@
 //     bytes (NaN, -1) before use: a kernel that reads memory it never
 //     wrote, which a GPU leaves undefined, gets visibly wrong values.
 //   * Atomics are plain host atomics (fibers never run concurrently).
+//   * With race checking (convert-nvvm-kernels-to-emulator{race-check}),
+//     every workgroup-memory access is recorded per byte; two threads that
+//     touch the same byte between two barriers, one of them writing and not
+//     both atomically, are a data race, reported whatever the schedule.
 //
 // Errors are reported on stderr with the kernel, the block and the threads
 // involved, and end the process with exit status 1. MOE_GPU_EMULATOR_DEBUG=1
@@ -250,6 +254,24 @@ private:
   std::vector<void *> stacks;
 };
 
+/// Race-checking state of one byte of workgroup memory: its last writer
+/// and its readers in the current barrier interval ("epoch").
+struct ByteShadow {
+  uint32_t writeEpoch = 0;
+  uint32_t readEpoch = 0;
+  uint16_t writer = 0;
+  uint16_t reader = 0;
+  bool writeAtomic = false;
+  bool manyReaders = false;
+};
+
+/// A workgroup buffer of the kernel, with its race-checking shadow.
+struct SharedBuffer {
+  char *base;
+  size_t bytes;
+  std::vector<ByteShadow> shadow;
+};
+
 struct Launch {
   const char *kernel;
   void (*thunk)(void **);
@@ -263,6 +285,10 @@ struct Launch {
   // Warp-level shuffles and reductions, and block barriers, completed
   // (MOE_GPU_EMULATOR_DEBUG reports them).
   uint64_t shuffles = 0, reductions = 0, barriers = 0;
+  std::vector<SharedBuffer> shared;
+  /// The current barrier interval of the current block, never reused within
+  /// a launch (0 marks shadow bytes never touched).
+  uint32_t epoch = 0;
 };
 
 /// The launch that the calling OS thread is running (fibers run on it).
@@ -639,6 +665,7 @@ void runBlock(Launch &launch, std::mt19937_64 *rng) {
           fiber.wait == Wait::Barrier || fiber.wait == Wait::Exited;
     if (barrierComplete) {
       ++launch.barriers;
+      ++launch.epoch;
       for (Fiber &fiber : launch.fibers)
         if (fiber.wait == Wait::Barrier) {
           fiber.wait = Wait::None;
@@ -730,6 +757,76 @@ MOE_EMU_EXPORT void moeEmuBarrier() {
   yieldToScheduler(launch);
 }
 
+MOE_EMU_EXPORT void moeEmuSharedAccess(void *address, int64_t bytes,
+                                      int32_t kind) {
+  Launch &launch = launchOf(__func__);
+  const Fiber &self = *launch.current;
+  char *begin = static_cast<char *>(address);
+  SharedBuffer *buffer = nullptr;
+  size_t index = 0;
+  for (SharedBuffer &candidate : launch.shared) {
+    if (begin >= candidate.base && bytes >= 0 &&
+        begin + bytes <= candidate.base + candidate.bytes) {
+      buffer = &candidate;
+      index = &candidate - launch.shared.data();
+      break;
+    }
+  }
+  if (!buffer) {
+    char detail[160];
+    std::snprintf(detail, sizeof(detail),
+                  " accesses %" PRId64 " bytes of workgroup memory at %p, "
+                  "outside every workgroup buffer of the kernel",
+                  bytes, address);
+    launchError(launch, threadName(self) + detail);
+  }
+  if (buffer->shadow.empty())
+    buffer->shadow.resize(buffer->bytes);
+  auto me = static_cast<uint16_t>(self.linear);
+  bool atomic = kind == MOE_EMU_ACCESS_ATOMIC;
+  bool write = kind != MOE_EMU_ACCESS_READ;
+  size_t offset = static_cast<size_t>(begin - buffer->base);
+  for (int64_t i = 0; i < bytes; ++i) {
+    ByteShadow &byte = buffer->shadow[offset + static_cast<size_t>(i)];
+    const char *conflict = nullptr;
+    unsigned other = 0;
+    if (byte.writeEpoch == launch.epoch && byte.writer != me &&
+        !(atomic && byte.writeAtomic)) {
+      conflict = "wrote";
+      other = byte.writer;
+    } else if (write && byte.readEpoch == launch.epoch &&
+               (byte.manyReaders || byte.reader != me)) {
+      conflict = "read";
+      other = byte.reader == me ? ~0u : byte.reader;
+    }
+    if (conflict) {
+      char detail[240];
+      std::string by =
+          other == ~0u ? std::string("another thread")
+                       : threadName(launch.fibers[other]);
+      std::snprintf(detail, sizeof(detail),
+                    " %s byte %zu of workgroup buffer %zu, which %s %s since "
+                    "the last barrier: a data race",
+                    atomic ? "atomically updates"
+                           : (write ? "writes" : "reads"),
+                    offset + static_cast<size_t>(i), index, by.c_str(),
+                    conflict);
+      launchError(launch, threadName(self) + detail);
+    }
+    if (write) {
+      byte.writeEpoch = launch.epoch;
+      byte.writer = me;
+      byte.writeAtomic = atomic;
+    } else if (byte.readEpoch != launch.epoch) {
+      byte.readEpoch = launch.epoch;
+      byte.reader = me;
+      byte.manyReaders = false;
+    } else if (byte.reader != me) {
+      byte.manyReaders = true;
+    }
+  }
+}
+
 MOE_EMU_EXPORT void moeEmuLaunch(const char *kernel, void (*thunk)(void **),
                                  void **params, int64_t gridX, int64_t gridY,
                                  int64_t gridZ, int64_t blockX, int64_t blockY,
@@ -771,6 +868,10 @@ MOE_EMU_EXPORT void moeEmuLaunch(const char *kernel, void (*thunk)(void **),
   if (numBlocks == 0 || numThreads == 0)
     return;
 
+  for (int32_t i = 0; i < numShared; ++i)
+    launch.shared.push_back({static_cast<char *>(shared[i]),
+                             static_cast<size_t>(sharedBytes[i]),
+                             {}});
   launch.fibers.resize(numThreads);
   for (unsigned z = 0, i = 0; z < launch.block[2]; ++z)
     for (unsigned y = 0; y < launch.block[1]; ++y)
@@ -794,6 +895,7 @@ MOE_EMU_EXPORT void moeEmuLaunch(const char *kernel, void (*thunk)(void **),
         for (int32_t i = 0; i < numShared; ++i)
           std::memset(shared[i], kPoisonByte,
                       static_cast<size_t>(sharedBytes[i]));
+        ++launch.epoch;
         runBlock(launch, seed ? &rng : nullptr);
       }
   activeLaunch = nullptr;

@@ -105,6 +105,11 @@ def ConvertNVVMKernelsToEmulator
       with that thunk, the packed parameters, the grid and block sizes and
       the kernel's workgroup buffers.
 
+    With `race-check`, every load, store and atomic on workgroup memory is
+    preceded by a call of `moeEmuSharedAccess`, with which the emulator
+    reports two threads that access the same bytes between two barriers
+    (at least one writing, not both atomically).
+
     Dynamic shared memory and thread block clusters are rejected with a
     diagnostic.
 
@@ -122,6 +127,10 @@ def ConvertNVVMKernelsToEmulator
                             %c1, %zero, %buffers, %bytes, %count) : ...
     ```
   }];
+  let options = [
+    Option<"raceCheck", "race-check", "bool", /*default=*/"false",
+           "Report workgroup-memory data races (instruments every access)">
+  ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 

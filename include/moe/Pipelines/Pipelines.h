@@ -74,6 +74,11 @@ struct LowerToGPUEmulatorOptions
       llvm::cl::desc("SM architecture whose kernels to emulate (sm_80 and "
                      "later use redux.sync)"),
       llvm::cl::init("sm_90")};
+  PassOptions::Option<bool> raceCheck{
+      *this, "race-check",
+      llvm::cl::desc("Report data races on workgroup memory (every access "
+                     "is instrumented)"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> fuseRouting{
       *this, "fuse-routing",
       llvm::cl::desc("Run --moe-fuse-routing before lowering"),

@@ -16,6 +16,10 @@
  *   uint32_t moeEmuRedux(int32_t kind, uint32_t value,    MOE_EMU_REDUX_*,
  *                        uint32_t mask);                 PTX redux.sync (i32)
  *   void     moeEmuBarrier(void);            bar.sync 0 (barrier0)
+ *   void     moeEmuSharedAccess(void *address, int64_t bytes,
+ *                               int32_t kind);   MOE_EMU_ACCESS_*: with
+ *                                  race checking, before every access to
+ *                                  workgroup memory
  *   void     moeEmuLaunch(const char *kernel, void (*thunk)(void **),
  *                         void **params, int64_t gridX, int64_t gridY,
  *                         int64_t gridZ, int64_t blockX, int64_t blockY,
@@ -65,5 +69,10 @@
 #define MOE_EMU_REDUX_MAX 5
 #define MOE_EMU_REDUX_UMIN 6
 #define MOE_EMU_REDUX_UMAX 7
+
+/* Workgroup-memory accesses: moeEmuSharedAccess(address, bytes, kind). */
+#define MOE_EMU_ACCESS_READ 0
+#define MOE_EMU_ACCESS_WRITE 1
+#define MOE_EMU_ACCESS_ATOMIC 2
 
 #endif /* MOE_RUNTIME_GPUEMULATORABI_H */

@@ -91,6 +91,7 @@ private:
 struct ConvertNVVMKernelsToEmulator
     : public moe::impl::ConvertNVVMKernelsToEmulatorBase<
           ConvertNVVMKernelsToEmulator> {
+  using Base::Base;
   void runOnOperation() override;
 
 private:
@@ -287,6 +288,70 @@ static LogicalResult rewriteNVVMOps(LLVM::LLVMFuncOp func,
   return success();
 }
 
+/// Reports every load, store and atomic of `func` on workgroup memory to the
+/// runtime before it happens (race checking).
+static LogicalResult instrumentSharedAccesses(LLVM::LLVMFuncOp func,
+                                              RuntimeFunctions &runtime) {
+  MLIRContext *ctx = func.getContext();
+  auto ptrType = LLVM::LLVMPointerType::get(ctx);
+  Type i32 = IntegerType::get(ctx, 32);
+  Type i64 = IntegerType::get(ctx, 64);
+  // A workgroup pointer, or a generic one cast (and offset) from one.
+  auto shared = [](Value pointer) {
+    while (pointer) {
+      auto type = dyn_cast<LLVM::LLVMPointerType>(pointer.getType());
+      if (type && type.getAddressSpace() ==
+                      static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared))
+        return true;
+      Operation *def = pointer.getDefiningOp();
+      if (auto cast = dyn_cast_or_null<LLVM::AddrSpaceCastOp>(def))
+        pointer = cast.getArg();
+      else if (auto gep = dyn_cast_or_null<LLVM::GEPOp>(def))
+        pointer = gep.getBase();
+      else
+        return false;
+    }
+    return false;
+  };
+  SmallVector<std::tuple<Operation *, Value, Type, int32_t>> accesses;
+  func.walk([&](Operation *op) {
+    if (auto load = dyn_cast<LLVM::LoadOp>(op); load && shared(load.getAddr()))
+      accesses.push_back(
+          {op, load.getAddr(), load.getType(), MOE_EMU_ACCESS_READ});
+    else if (auto store = dyn_cast<LLVM::StoreOp>(op);
+             store && shared(store.getAddr()))
+      accesses.push_back({op, store.getAddr(), store.getValue().getType(),
+                          MOE_EMU_ACCESS_WRITE});
+    else if (auto rmw = dyn_cast<LLVM::AtomicRMWOp>(op);
+             rmw && shared(rmw.getPtr()))
+      accesses.push_back(
+          {op, rmw.getPtr(), rmw.getVal().getType(), MOE_EMU_ACCESS_ATOMIC});
+    else if (auto cmpxchg = dyn_cast<LLVM::AtomicCmpXchgOp>(op);
+             cmpxchg && shared(cmpxchg.getPtr()))
+      accesses.push_back({op, cmpxchg.getPtr(), cmpxchg.getVal().getType(),
+                          MOE_EMU_ACCESS_ATOMIC});
+  });
+  if (accesses.empty())
+    return success();
+  FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
+      "moeEmuSharedAccess",
+      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                  {ptrType, i64, i32}));
+  if (failed(callee))
+    return failure();
+  DataLayout layout = DataLayout::closest(func);
+  for (auto [op, address, type, kind] : accesses) {
+    OpBuilder builder(op);
+    Location loc = op->getLoc();
+    int64_t bytes =
+        static_cast<int64_t>(layout.getTypeSize(type).getFixedValue());
+    LLVM::CallOp::create(builder, loc, *callee,
+                         ValueRange{address, i64Constant(builder, loc, bytes),
+                                    i32Constant(builder, loc, kind)});
+  }
+  return success();
+}
+
 /// Makes every pointer generic: the emulator has one address space.
 static void stripAddressSpaces(Operation *root) {
   MLIRContext *ctx = root->getContext();
@@ -407,9 +472,13 @@ ConvertNVVMKernelsToEmulator::moveModule(gpu::GPUModuleOp gpuModule,
                          SmallVector<StringAttr>(used.getArrayRef())});
   }
 
-  for (auto func : gpuModule.getOps<LLVM::LLVMFuncOp>())
-    if (!func.isExternal() && failed(rewriteNVVMOps(func, runtime)))
+  for (auto func : gpuModule.getOps<LLVM::LLVMFuncOp>()) {
+    if (func.isExternal())
+      continue;
+    if (failed(rewriteNVVMOps(func, runtime)) ||
+        (raceCheck && failed(instrumentSharedAccesses(func, runtime))))
       return failure();
+  }
   stripAddressSpaces(gpuModule);
 
   // Move the symbols, renaming the definitions; declarations (libdevice)

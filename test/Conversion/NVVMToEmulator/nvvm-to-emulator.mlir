@@ -1,7 +1,22 @@
 // RUN: moe-opt %s --convert-nvvm-kernels-to-emulator | FileCheck %s
+// RUN: moe-opt %s --convert-nvvm-kernels-to-emulator="race-check=1" | FileCheck %s --check-prefix=RACE
 
 // A kernel with every emulated NVVM op, a workgroup buffer and a libdevice
 // call, launched from host LLVM code.
+
+// With race-check, each access to workgroup memory is reported first (its
+// address, size and kind: 1 write, 2 atomic); other memory is not.
+// RACE-LABEL: llvm.func internal @moe_emu.kernels.scale(
+// RACE: %[[SLOT:.*]] = llvm.getelementptr
+// RACE: %[[WRITE:.*]] = llvm.mlir.constant(1 : i32) : i32
+// RACE: llvm.call @moeEmuSharedAccess(%[[SLOT]], %{{.*}}, %[[WRITE]]) : (!llvm.ptr, i64, i32) -> ()
+// RACE-NEXT: llvm.store %{{.*}}, %[[SLOT]] : f32, !llvm.ptr
+// RACE: %[[ATOMIC:.*]] = llvm.mlir.constant(2 : i32) : i32
+// RACE: llvm.call @moeEmuSharedAccess(%[[SLOT]], %{{.*}}, %[[ATOMIC]]) : (!llvm.ptr, i64, i32) -> ()
+// RACE-NEXT: llvm.atomicrmw fadd %[[SLOT]]
+// RACE-NOT: moeEmuSharedAccess
+// RACE: llvm.func @moeEmuSharedAccess(!llvm.ptr, i64, i32)
+// CHECK-NOT: moeEmuSharedAccess
 
 // CHECK-NOT: gpu.container_module
 // CHECK-NOT: gpu.module

@@ -2,7 +2,7 @@
 // (dynamic T = 0): nothing is read or written out of bounds, every count is
 // 0, the sign update leaves the bias as it is (mean - c = 0), MaxVio is 0,
 // dispatch has all-zero offsets and only padding rows (-1).
-// RUN: moe-opt %s --moe-lower-to-gpu-emulator | mlir-runner -e main --entry-point-result=void --shared-libs=%emulator_runner_libs | FileCheck %s
+// RUN: moe-opt %s --moe-lower-to-gpu-emulator="race-check=1" | mlir-runner -e main --entry-point-result=void --shared-libs=%emulator_runner_libs | FileCheck %s
 
 module {
   func.func private @printMemrefF32(memref<*xf32>)
