@@ -120,8 +120,9 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
     attach.optLevel = target->optLevel;
     pm.addPass(createGpuNVVMAttachTarget(attach));
   }
-  addPipeline(pm, (Twine("gpu.module(convert-gpu-to-nvvm{has-redux=") +
-                   (redux ? "1" : "0") +
+  StringRef hasRedux = redux ? "1" : "0";
+  addPipeline(pm, (Twine("gpu.module(moe-lower-subgroup-reduce{redux=") +
+                   hasRedux + "},convert-gpu-to-nvvm{has-redux=" + hasRedux +
                    "},canonicalize,cse,reconcile-unrealized-casts)")
                       .str());
 

@@ -134,4 +134,32 @@ def ConvertNVVMKernelsToEmulator
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def LowerSubgroupReduce : Pass<"moe-lower-subgroup-reduce"> {
+  let summary = "Expand the gpu.subgroup_reduce ops that NVVM cannot lower "
+                "into shuffles";
+  let description = [{
+    `convert-gpu-to-nvvm` lowers `gpu.subgroup_reduce` only to redux.sync
+    (with `has-redux`, sm_80 and later), and only uniform 32-bit integer
+    add, and, or, xor, minsi and maxsi; any other reduction fails to
+    legalize. This pass expands every other reduction (every reduction
+    without `redux`) into a butterfly of `gpu.shuffle xor` with upstream's
+    patterns (vectors are broken down first), leaving the redux-eligible
+    ones. Both moe NVVM pipelines run it before the NVVM conversion, so
+    hand-written kernels in the same module may use any subgroup_reduce.
+
+    Example (`redux=1`): `gpu.subgroup_reduce add %x uniform : (f32) -> f32`
+    becomes five `gpu.shuffle xor` and `arith.addf`;
+    `gpu.subgroup_reduce maxsi %i uniform : (i32) -> i32` stays.
+  }];
+  let options = [
+    Option<"redux", "redux", "bool", /*default=*/"true",
+           "Keep the reductions that redux.sync implements">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
 #endif // MOE_CONVERSION_PASSES_TD

@@ -3,7 +3,9 @@
 // mask of the first `width` lanes, clamp width - 1, or 32 - width for up).
 // The expected rows are CUDA's __shfl_*_sync results for one warp whose lane
 // l holds 10 * l, then those of __reduce_{max,min,add}_sync (redux.sync,
-// which the pipeline uses for chip=sm_90) on 10 * l - 100.
+// which the pipeline uses for chip=sm_90) on 10 * l - 100, and of an f32 add
+// and an unsigned min, which redux.sync does not do (moe-lower-subgroup-reduce
+// expands them into shuffles).
 // RUN: moe-opt %s --moe-lower-to-gpu-emulator="bufferize=0" | mlir-runner -e main --entry-point-result=void --shared-libs=%emulator_runner_libs | FileCheck %s
 
 module {
@@ -13,7 +15,7 @@ module {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c32 = arith.constant 32 : index
-    %rows = arith.constant 15 : index
+    %rows = arith.constant 17 : index
     %dev = gpu.alloc (%rows) : memref<?x32xi32>
     gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
                threads(%tx, %ty, %tz) in (%sx = %c32, %sy = %c1, %sz = %c1) {
@@ -93,6 +95,14 @@ module {
       memref.store %max, %dev[%i12, %tx] : memref<?x32xi32>
       memref.store %min, %dev[%i13, %tx] : memref<?x32xi32>
       memref.store %sum, %dev[%i14, %tx] : memref<?x32xi32>
+      %fsigned = arith.sitofp %signed : i32 to f32
+      %fsum = gpu.subgroup_reduce add %fsigned uniform : (f32) -> f32
+      %fsumi = arith.fptosi %fsum : f32 to i32
+      %umin = gpu.subgroup_reduce minui %signed uniform : (i32) -> i32
+      %i15 = arith.constant 15 : index
+      %i16 = arith.constant 16 : index
+      memref.store %fsumi, %dev[%i15, %tx] : memref<?x32xi32>
+      memref.store %umin, %dev[%i16, %tx] : memref<?x32xi32>
       gpu.terminator
     }
     %host = memref.alloc(%rows) : memref<?x32xi32>
@@ -102,7 +112,7 @@ module {
     return
   }
 }
-// CHECK: sizes = [15, 32]
+// CHECK: sizes = [17, 32]
 // xor 1
 // CHECK-NEXT: [10,  0,  30,  20,  50,  40,  70,  60,  90,  80,  110,  100,  130,  120,  150,  140,  170,  160,  190,  180,  210,  200,  230,  220,  250,  240,  270,  260,  290,  280,  310,  300]
 // down 3
@@ -131,3 +141,6 @@ module {
 // CHECK-NEXT: [210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210,  210]
 // CHECK-NEXT: [-100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100,  -100]
 // CHECK-NEXT: [1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760]
+// f32 add, unsigned min (shuffles)
+// CHECK-NEXT: [1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760,  1760]
+// CHECK-NEXT: [0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0]
