@@ -4,7 +4,8 @@
 //
 // `moe_gpu_emulator` runs the kernels of `--moe-lower-to-gpu-emulator` on
 // the CPU: the same NVVM-level code as `--moe-lower-to-nvvm` produces, with
-// its special registers, warp shuffles and barriers turned into calls of this
+// its special registers, warp shuffles and reductions and barriers (and,
+// with race checking, workgroup-memory accesses) turned into calls of this
 // library (include/moe/Runtime/GpuEmulatorABI.h). It also implements the
 // mgpu* memory, stream and event functions of the lowered host code, over
 // host memory. It lets a machine without a GPU execute the GPU kernels and
@@ -13,16 +14,17 @@
 // Model:
 //   * Blocks run one after another; within a block every thread is a fiber
 //     on its own stack (a stack switch in assembly on x86-64 Linux, ucontext
-//     elsewhere). A fiber runs until it reaches a shuffle, a barrier or the
-//     end of the kernel; between rounds of running fibers, the scheduler
-//     completes the shuffles of the warps whose lanes are all there and the
-//     barrier once the whole block is there.
+//     elsewhere). A fiber runs until it reaches a shuffle, a reduction, a
+//     barrier or the end of the kernel; between rounds of running fibers,
+//     the scheduler completes the warp operations whose lanes are all there
+//     and the barrier once the whole block is there.
 //   * shfl.sync follows the PTX ISA: source lane and validity from the mode,
 //     the offset and the packed clamp / segment mask; lanes named by the
 //     member mask are waited for (lanes that have exited are not), and they
 //     must use the same mode and mask. Lanes outside the mask go their own
-//     way (independent thread scheduling, sm_70 and later). Reading a lane that is not in the mask
-//     or has exited is undefined on a GPU and an error here.
+//     way (independent thread scheduling, sm_70 and later). Reading a lane
+//     that is not in the mask or has exited is undefined on a GPU and an
+//     error here.
 //   * redux.sync (32-bit integers) waits for the lanes of its member mask,
 //     all of which must take part, and gives each the reduction.
 //   * bar.sync 0 waits for every thread of the block that has not exited.
@@ -46,7 +48,7 @@
 //
 // Errors are reported on stderr with the kernel, the block and the threads
 // involved, and end the process with exit status 1. MOE_GPU_EMULATOR_DEBUG=1
-// logs launches.
+// logs launches and the warp operations and barriers each completed.
 //
 //===----------------------------------------------------------------------===//
 

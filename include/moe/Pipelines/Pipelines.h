@@ -8,13 +8,15 @@ namespace mlir {
 class OpPassManager;
 namespace moe {
 
-/// Options of `--moe-lower-to-cpu`.
-struct LowerToCPUOptions : public PassPipelineOptions<LowerToCPUOptions> {
-  PassOptions::Option<bool> fuseRouting{
+/// Options that every moe lowering pipeline has.
+template <typename Derived>
+struct LoweringOptions : public PassPipelineOptions<Derived> {
+  using Base = detail::PassOptions;
+  Base::Option<bool> fuseRouting{
       *this, "fuse-routing",
       llvm::cl::desc("Run --moe-fuse-routing before lowering"),
       llvm::cl::init(true)};
-  PassOptions::Option<bool> bufferize{
+  Base::Option<bool> bufferize{
       *this, "bufferize",
       llvm::cl::desc("Bufferize tensors and insert deallocations "
                      "(false: the program is memref-level already, for "
@@ -24,30 +26,28 @@ struct LowerToCPUOptions : public PassPipelineOptions<LowerToCPUOptions> {
       llvm::cl::init(true)};
 };
 
-/// Options of `--moe-lower-to-nvvm`.
-struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
-  PassOptions::Option<bool> fuseRouting{
-      *this, "fuse-routing",
-      llvm::cl::desc("Run --moe-fuse-routing before lowering"),
-      llvm::cl::init(true)};
-  PassOptions::Option<bool> bufferize{
-      *this, "bufferize",
-      llvm::cl::desc("Bufferize tensors and insert deallocations "
-                     "(false: the program is memref-level already, for "
-                     "example hand-written gpu.launch kernels with barriers, "
-                     "which upstream's ownership-based deallocation "
-                     "rejects)"),
-      llvm::cl::init(true)};
-  PassOptions::Option<bool> hostCopies{
+/// Options of the pipelines that produce GPU kernels.
+template <typename Derived>
+struct GPULoweringOptions : public LoweringOptions<Derived> {
+  using Base = detail::PassOptions;
+  Base::Option<bool> hostCopies{
       *this, "host-copies",
       llvm::cl::desc("Copy each moe op's buffers to device memory and back "
                      "(false: the buffers are already device memory)"),
       llvm::cl::init(true)};
-  PassOptions::Option<std::string> chip{
+  Base::Option<std::string> chip{
       *this, "chip",
-      llvm::cl::desc("Target SM architecture (sm_80 and later: warp "
-                     "reductions with redux.sync)"),
+      llvm::cl::desc("Target SM architecture, or the one whose kernels the "
+                     "emulator runs (sm_80 and later: warp reductions with "
+                     "redux.sync)"),
       llvm::cl::init("sm_90")};
+};
+
+/// Options of `--moe-lower-to-cpu`.
+struct LowerToCPUOptions : public LoweringOptions<LowerToCPUOptions> {};
+
+/// Options of `--moe-lower-to-nvvm`.
+struct LowerToNVVMOptions : public GPULoweringOptions<LowerToNVVMOptions> {
   PassOptions::Option<std::string> features{
       *this, "features", llvm::cl::desc("Target PTX features"),
       llvm::cl::init("+ptx80")};
@@ -68,34 +68,12 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
 
 /// Options of `--moe-lower-to-gpu-emulator`.
 struct LowerToGPUEmulatorOptions
-    : public PassPipelineOptions<LowerToGPUEmulatorOptions> {
-  PassOptions::Option<std::string> chip{
-      *this, "chip",
-      llvm::cl::desc("SM architecture whose kernels to emulate (sm_80 and "
-                     "later use redux.sync)"),
-      llvm::cl::init("sm_90")};
+    : public GPULoweringOptions<LowerToGPUEmulatorOptions> {
   PassOptions::Option<bool> raceCheck{
       *this, "race-check",
       llvm::cl::desc("Report data races on workgroup memory (every access "
                      "is instrumented)"),
       llvm::cl::init(false)};
-  PassOptions::Option<bool> fuseRouting{
-      *this, "fuse-routing",
-      llvm::cl::desc("Run --moe-fuse-routing before lowering"),
-      llvm::cl::init(true)};
-  PassOptions::Option<bool> bufferize{
-      *this, "bufferize",
-      llvm::cl::desc("Bufferize tensors and insert deallocations "
-                     "(false: the program is memref-level already, for "
-                     "example hand-written gpu.launch kernels with barriers, "
-                     "which upstream's ownership-based deallocation "
-                     "rejects)"),
-      llvm::cl::init(true)};
-  PassOptions::Option<bool> hostCopies{
-      *this, "host-copies",
-      llvm::cl::desc("Copy each moe op's buffers to device memory and back "
-                     "(false: the buffers are already device memory)"),
-      llvm::cl::init(true)};
 };
 
 /// Tensor-level moe (with func, arith, math, scf, tensor, linalg,
