@@ -227,7 +227,7 @@ struct Fiber {
   unsigned tid[3] = {0, 0, 0};
   unsigned linear = 0;
   Wait wait = Wait::None;
-  // The pending shfl.sync: its operands, then its result.
+  // The pending shfl.sync or redux.sync: its operands, then its result.
   int32_t kind = 0;
   uint32_t mask = 0, value = 0, offset = 0, clamp = 0;
   uint32_t result = 0;
@@ -347,7 +347,7 @@ std::string threadName(const Fiber &fiber) {
 }
 
 /// Lanes of the warp starting at `first` (of `count` lanes) that wait at a
-/// shuffle, and those that have exited.
+/// shuffle or a reduction, and those that have exited.
 struct WarpState {
   uint32_t waiting = 0;
   uint32_t exited = 0;
@@ -365,7 +365,9 @@ WarpState warpState(const Launch &launch, unsigned first, unsigned count) {
   return state;
 }
 
-const char *warpOpName(Wait wait);
+const char *warpOpName(Wait wait) {
+  return wait == Wait::Redux ? "redux.sync" : "shfl.sync";
+}
 
 /// True when lanes `a` and `b` wait at the same warp operation: same
 /// instruction kind, mode or operation, and member mask.
@@ -388,8 +390,7 @@ uint32_t readyLanes(const Launch &launch, unsigned first, unsigned count) {
       continue;
     const Fiber &lane = lanes[l];
     if (!(lane.mask & (1u << l)))
-      launchError(launch, threadName(lane) + " runs " +
-                              warpOpName(lane.wait) +
+      launchError(launch, threadName(lane) + " runs " + warpOpName(lane.wait) +
                               " with a member mask that leaves it out");
     if (lane.mask & ~present) {
       char detail[160];
@@ -428,12 +429,8 @@ uint32_t readyLanes(const Launch &launch, unsigned first, unsigned count) {
   return ready;
 }
 
-const char *warpOpName(Wait wait) {
-  return wait == Wait::Redux ? "redux.sync" : "shfl.sync";
-}
-
-/// redux.sync of `lane` over the lanes of its member mask, which must all
-/// take part (a lane that has exited leaves the result undefined).
+/// redux.sync of `lane` (and of every lane of its member mask, which all
+/// take part: a lane that has exited leaves the result undefined).
 uint32_t reduce(const Launch &launch, const Fiber &lane, const Fiber *lanes,
                 unsigned count, uint32_t exited) {
   if (lane.mask & exited) {
@@ -496,14 +493,26 @@ void completeLanes(Launch &launch, unsigned first, unsigned count,
                    uint32_t ready) {
   Fiber *lanes = &launch.fibers[first];
   uint32_t exited = warpState(launch, first, count).exited;
+  // One warp operation per group of ready lanes that share a member mask;
+  // a reduction is computed once for its group.
+  for (uint32_t left = ready; left;) {
+    const Fiber &leader = lanes[__builtin_ctz(left)];
+    uint32_t group = leader.mask & ready;
+    if (leader.wait == Wait::Redux) {
+      uint32_t result = reduce(launch, leader, lanes, count, exited);
+      for (unsigned l = 0; l < count; ++l)
+        if (group & (1u << l))
+          lanes[l].result = result;
+      ++launch.reductions;
+    } else {
+      ++launch.shuffles;
+    }
+    left &= ~group;
+  }
   for (unsigned l = 0; l < count; ++l) {
-    if (!(ready & (1u << l)))
+    if (!(ready & (1u << l)) || lanes[l].wait != Wait::Shuffle)
       continue;
     Fiber &lane = lanes[l];
-    if (lane.wait == Wait::Redux) {
-      lane.result = reduce(launch, lane, lanes, count, exited);
-      continue;
-    }
     int32_t b = static_cast<int32_t>(lane.offset & 0x1f);
     int32_t c = static_cast<int32_t>(lane.clamp & 0x1f);
     int32_t segmask = static_cast<int32_t>((lane.clamp >> 8) & 0x1f);
@@ -546,12 +555,6 @@ void completeLanes(Launch &launch, unsigned first, unsigned count,
     }
     lane.result = lanes[j].value;
     lane.valid = valid;
-  }
-  // One warp operation per group of lanes that completed together.
-  for (uint32_t left = ready; left;) {
-    const Fiber &lane = lanes[__builtin_ctz(left)];
-    (lane.wait == Wait::Redux ? launch.reductions : launch.shuffles) += 1;
-    left &= ~lane.mask;
   }
   for (unsigned l = 0; l < count; ++l)
     if (ready & (1u << l))
@@ -760,7 +763,7 @@ MOE_EMU_EXPORT void moeEmuBarrier() {
 }
 
 MOE_EMU_EXPORT void moeEmuSharedAccess(void *address, int64_t bytes,
-                                      int32_t kind) {
+                                       int32_t kind) {
   Launch &launch = launchOf(__func__);
   const Fiber &self = *launch.current;
   char *begin = static_cast<char *>(address);
@@ -803,16 +806,14 @@ MOE_EMU_EXPORT void moeEmuSharedAccess(void *address, int64_t bytes,
     }
     if (conflict) {
       char detail[240];
-      std::string by =
-          other == ~0u ? std::string("another thread")
-                       : threadName(launch.fibers[other]);
-      std::snprintf(detail, sizeof(detail),
-                    " %s byte %zu of workgroup buffer %zu, which %s %s since "
-                    "the last barrier: a data race",
-                    atomic ? "atomically updates"
-                           : (write ? "writes" : "reads"),
-                    offset + static_cast<size_t>(i), index, by.c_str(),
-                    conflict);
+      std::string by = other == ~0u ? std::string("another thread")
+                                    : threadName(launch.fibers[other]);
+      std::snprintf(
+          detail, sizeof(detail),
+          " %s byte %zu of workgroup buffer %zu, which %s %s since "
+          "the last barrier: a data race",
+          atomic ? "atomically updates" : (write ? "writes" : "reads"),
+          offset + static_cast<size_t>(i), index, by.c_str(), conflict);
       launchError(launch, threadName(self) + detail);
     }
     if (write) {
@@ -894,9 +895,8 @@ MOE_EMU_EXPORT void moeEmuLaunch(const char *kernel, void (*thunk)(void **),
         launch.blockId[0] = x;
         launch.blockId[1] = y;
         launch.blockId[2] = z;
-        for (int32_t i = 0; i < numShared; ++i)
-          std::memset(shared[i], kPoisonByte,
-                      static_cast<size_t>(sharedBytes[i]));
+        for (SharedBuffer &buffer : launch.shared)
+          std::memset(buffer.base, kPoisonByte, buffer.bytes);
         ++launch.epoch;
         runBlock(launch, seed ? &rng : nullptr);
       }

@@ -232,13 +232,6 @@ Candidate emitSelect(ImplicitLocOpBuilder &b, Value takeA, const Candidate &a,
           pick(a.payload, c.payload), pick(a.valid, c.valid)};
 }
 
-/// The best of a lane's candidates, scanned in ascending expert order.
-Candidate emitLaneBest(ImplicitLocOpBuilder &b, ArrayRef<Candidate> slots) {
-  Candidate best = slots.front();
-  for (const Candidate &slot : slots.drop_front())
-    best = emitSelect(b, emitBetter(b, slot, best), slot, best);
-  return best;
-}
 
 Value emitShuffleXor(ImplicitLocOpBuilder &b, Value value, int32_t offset) {
   return gpu::ShuffleOp::create(b, value, offset, kWarpSize,
@@ -360,6 +353,28 @@ Candidate emitWarpBestRedux(ImplicitLocOpBuilder &b, const WarpRow &row,
   return winner;
 }
 
+/// The warp-wide best of the available slots: with `images` (rank images of
+/// the keys), two redux.sync; without, the xor butterfly over `keys`. The
+/// winner carries the payload of its slot when `payloads` is not empty.
+Candidate emitWarpArgMax(ImplicitLocOpBuilder &b, const WarpRow &row,
+                         ArrayRef<Value> keys, ArrayRef<Value> images,
+                         ValueRange available, ArrayRef<Value> payloads) {
+  if (!images.empty())
+    return emitWarpBestRedux(b, row, images, available, payloads);
+  // The lane's best slot, scanned in ascending expert order, then the
+  // butterfly.
+  auto slot = [&](size_t s) -> Candidate {
+    return {keys[s], row.expert[s], payloads.empty() ? Value() : payloads[s],
+            available[s]};
+  };
+  Candidate best = slot(0);
+  for (size_t s = 1; s < row.numSlots(); ++s) {
+    Candidate other = slot(s);
+    best = emitSelect(b, emitBetter(b, other, best), other, best);
+  }
+  return emitWarpBest(b, best);
+}
+
 /// The selection of one token by a warp: keys (and unbiased scores) in
 /// registers, optional group limiting, then K arg-max rounds. Every lane ends
 /// with the same K winners, best first.
@@ -382,11 +397,12 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
     // Group scores: the sum of each group's group_top best keys, NaN as -inf,
     // in a private array. The rounds are loops, not unrolled: G * group_top
     // rounds over E / 32 slots each would make the kernel huge.
-    SmallVector<Value> nanAsNegInf, groupImages;
+    SmallVector<Value> groupKeys, groupImages;
     for (Value key : keys) {
-      nanAsNegInf.push_back(emitNaNToNegInf(b, key));
       if (redux)
         groupImages.push_back(emitRankImage(b, key, /*nanAsNegInf=*/true));
+      else
+        groupKeys.push_back(emitNaNToNegInf(b, key));
     }
     Value groupScores = memref::AllocaOp::create(
         b, MemRefType::get({config.numGroups}, b.getF32Type()));
@@ -401,17 +417,8 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
       SmallVector<Value> result = emitForIter(
           b, 0, config.groupTop, init,
           [&](ImplicitLocOpBuilder &b, Value, ValueRange args) {
-            Candidate best;
-            if (redux) {
-              best = emitWarpBestRedux(b, row, groupImages, args.drop_front(),
-                                       {});
-            } else {
-              SmallVector<Candidate> slots;
-              for (size_t s = 0; s < numSlots; ++s)
-                slots.push_back(
-                    {nanAsNegInf[s], row.expert[s], Value(), args[1 + s]});
-              best = emitWarpBest(b, emitLaneBest(b, slots));
-            }
+            Candidate best = emitWarpArgMax(b, row, groupKeys, groupImages,
+                                            args.drop_front(), {});
             SmallVector<Value> next{
                 arith::AddFOp::create(b, args[0], best.key)};
             for (size_t s = 0; s < numSlots; ++s)
@@ -484,15 +491,8 @@ SmallVector<Candidate> emitWarpSelection(ImplicitLocOpBuilder &b,
       images.push_back(emitRankImage(b, key, /*nanAsNegInf=*/false));
   SmallVector<Candidate> winners;
   for (int64_t j = 0; j < config.k; ++j) {
-    Candidate best;
-    if (redux) {
-      best = emitWarpBestRedux(b, row, images, available, scores);
-    } else {
-      SmallVector<Candidate> slots;
-      for (size_t s = 0; s < numSlots; ++s)
-        slots.push_back({keys[s], row.expert[s], scores[s], available[s]});
-      best = emitWarpBest(b, emitLaneBest(b, slots));
-    }
+    Candidate best =
+        emitWarpArgMax(b, row, keys, images, available, scores);
     winners.push_back(best);
     for (size_t s = 0; s < numSlots; ++s)
       available[s] = arith::AndIOp::create(

@@ -124,6 +124,11 @@ static Value i64Constant(OpBuilder &builder, Location loc, int64_t value) {
                                   builder.getI64IntegerAttr(value));
 }
 
+/// True for NVVM's workgroup (shared) address space.
+static bool isWorkgroupSpace(unsigned addressSpace) {
+  return addressSpace == static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared);
+}
+
 /// The GpuEmulatorABI.h code of an NVVM special register op, if it is one.
 static std::optional<int32_t> specialRegister(Operation *op) {
   return llvm::TypeSwitch<Operation *, std::optional<int32_t>>(op)
@@ -182,108 +187,131 @@ static std::optional<int32_t> reduxKind(NVVM::ReduxKind kind) {
   }
 }
 
+/// A special register read becomes moeEmuSpecialRegister(code).
+static LogicalResult rewriteSpecialRegister(Operation *op, int32_t which,
+                                            RuntimeFunctions &runtime) {
+  OpBuilder builder(op);
+  Location loc = op->getLoc();
+  Type i32 = builder.getI32Type();
+  FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
+      "moeEmuSpecialRegister", LLVM::LLVMFunctionType::get(i32, {i32}));
+  if (failed(callee))
+    return failure();
+  Value value = LLVM::CallOp::create(builder, loc, *callee,
+                                     i32Constant(builder, loc, which))
+                    .getResult();
+  op->getResult(0).replaceAllUsesWith(value);
+  op->erase();
+  return success();
+}
+
+/// shfl.sync becomes moeEmuShuffle on the value's bits (and
+/// moeEmuShufflePredicate for the valid flag).
+static LogicalResult rewriteShuffle(NVVM::ShflOp shuffle,
+                                    RuntimeFunctions &runtime) {
+  OpBuilder builder(shuffle);
+  Location loc = shuffle.getLoc();
+  Type i32 = builder.getI32Type();
+  FailureOr<LLVM::LLVMFuncOp> callee =
+      runtime.get("moeEmuShuffle",
+                  LLVM::LLVMFunctionType::get(i32, {i32, i32, i32, i32, i32}));
+  if (failed(callee))
+    return failure();
+  Value value = shuffle.getVal();
+  Type valueType = value.getType();
+  if (valueType != i32)
+    value = LLVM::BitcastOp::create(builder, loc, i32, value);
+  Value result =
+      LLVM::CallOp::create(
+          builder, loc, *callee,
+          ValueRange{i32Constant(builder, loc, shuffleKind(shuffle.getKind())),
+                     shuffle.getThreadMask(), value, shuffle.getOffset(),
+                     shuffle.getMaskAndClamp()})
+          .getResult();
+  if (valueType != i32)
+    result = LLVM::BitcastOp::create(builder, loc, valueType, result);
+  if (shuffle.getReturnValueAndIsValid()) {
+    FailureOr<LLVM::LLVMFuncOp> predicate = runtime.get(
+        "moeEmuShufflePredicate", LLVM::LLVMFunctionType::get(i32, {}));
+    if (failed(predicate))
+      return failure();
+    Value flag = LLVM::CallOp::create(builder, loc, *predicate, ValueRange{})
+                     .getResult();
+    Value valid = LLVM::ICmpOp::create(builder, loc, LLVM::ICmpPredicate::ne,
+                                       flag, i32Constant(builder, loc, 0));
+    Value pair = LLVM::PoisonOp::create(builder, loc, shuffle.getType());
+    pair = LLVM::InsertValueOp::create(builder, loc, pair, result,
+                                       ArrayRef<int64_t>{0});
+    result = LLVM::InsertValueOp::create(builder, loc, pair, valid,
+                                         ArrayRef<int64_t>{1});
+  }
+  shuffle.getResult().replaceAllUsesWith(result);
+  shuffle.erase();
+  return success();
+}
+
+/// An integer redux.sync becomes moeEmuRedux(kind, value, mask).
+static LogicalResult rewriteRedux(NVVM::ReduxOp redux,
+                                  RuntimeFunctions &runtime) {
+  OpBuilder builder(redux);
+  Location loc = redux.getLoc();
+  Type i32 = builder.getI32Type();
+  std::optional<int32_t> kind = reduxKind(redux.getKind());
+  if (!kind || redux.getType() != i32)
+    return redux.emitOpError("cannot be run by the GPU emulator (it emulates "
+                             "redux.sync on 32-bit integers)");
+  FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
+      "moeEmuRedux", LLVM::LLVMFunctionType::get(i32, {i32, i32, i32}));
+  if (failed(callee))
+    return failure();
+  Value result =
+      LLVM::CallOp::create(builder, loc, *callee,
+                           ValueRange{i32Constant(builder, loc, *kind),
+                                      redux.getVal(), redux.getMaskAndClamp()})
+          .getResult();
+  redux.getResult().replaceAllUsesWith(result);
+  redux.erase();
+  return success();
+}
+
+/// barrier0 (or a barrier without operands) becomes moeEmuBarrier().
+static LogicalResult rewriteBarrier(Operation *op, RuntimeFunctions &runtime) {
+  OpBuilder builder(op);
+  FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
+      "moeEmuBarrier", LLVM::LLVMFunctionType::get(
+                           LLVM::LLVMVoidType::get(op->getContext()), {}));
+  if (failed(callee))
+    return failure();
+  LLVM::CallOp::create(builder, op->getLoc(), *callee, ValueRange{});
+  op->erase();
+  return success();
+}
+
 /// Replaces every NVVM op of `func` with runtime calls.
 static LogicalResult rewriteNVVMOps(LLVM::LLVMFuncOp func,
                                     RuntimeFunctions &runtime) {
-  MLIRContext *ctx = func.getContext();
-  Type i32 = IntegerType::get(ctx, 32);
-  auto voidType = LLVM::LLVMVoidType::get(ctx);
   SmallVector<Operation *> nvvmOps;
   func.walk([&](Operation *op) {
     if (isa<NVVM::NVVMDialect>(op->getDialect()))
       nvvmOps.push_back(op);
   });
   for (Operation *op : nvvmOps) {
-    Location loc = op->getLoc();
-    OpBuilder builder(op);
-    if (std::optional<int32_t> which = specialRegister(op)) {
-      FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
-          "moeEmuSpecialRegister", LLVM::LLVMFunctionType::get(i32, {i32}));
-      if (failed(callee))
-        return failure();
-      Value value = LLVM::CallOp::create(builder, loc, *callee,
-                                         i32Constant(builder, loc, *which))
-                        .getResult();
-      op->getResult(0).replaceAllUsesWith(value);
-      op->erase();
-      continue;
-    }
-    if (auto shuffle = dyn_cast<NVVM::ShflOp>(op)) {
-      FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
-          "moeEmuShuffle",
-          LLVM::LLVMFunctionType::get(i32, {i32, i32, i32, i32, i32}));
-      if (failed(callee))
-        return failure();
-      Value value = shuffle.getVal();
-      Type valueType = value.getType();
-      if (valueType != i32)
-        value = LLVM::BitcastOp::create(builder, loc, i32, value);
-      Value result =
-          LLVM::CallOp::create(
-              builder, loc, *callee,
-              ValueRange{
-                  i32Constant(builder, loc, shuffleKind(shuffle.getKind())),
-                  shuffle.getThreadMask(), value, shuffle.getOffset(),
-                  shuffle.getMaskAndClamp()})
-              .getResult();
-      if (valueType != i32)
-        result = LLVM::BitcastOp::create(builder, loc, valueType, result);
-      if (shuffle.getReturnValueAndIsValid()) {
-        FailureOr<LLVM::LLVMFuncOp> predicate = runtime.get(
-            "moeEmuShufflePredicate", LLVM::LLVMFunctionType::get(i32, {}));
-        if (failed(predicate))
-          return failure();
-        Value flag =
-            LLVM::CallOp::create(builder, loc, *predicate, ValueRange{})
-                .getResult();
-        Value valid =
-            LLVM::ICmpOp::create(builder, loc, LLVM::ICmpPredicate::ne, flag,
-                                 i32Constant(builder, loc, 0));
-        Type structType = shuffle.getType();
-        Value pair = LLVM::PoisonOp::create(builder, loc, structType);
-        pair = LLVM::InsertValueOp::create(builder, loc, pair, result,
-                                           ArrayRef<int64_t>{0});
-        result = LLVM::InsertValueOp::create(builder, loc, pair, valid,
-                                             ArrayRef<int64_t>{1});
-      }
-      shuffle.getResult().replaceAllUsesWith(result);
-      shuffle.erase();
-      continue;
-    }
-    if (auto redux = dyn_cast<NVVM::ReduxOp>(op)) {
-      std::optional<int32_t> kind = reduxKind(redux.getKind());
-      if (!kind || redux.getType() != i32)
-        return redux.emitOpError(
-            "cannot be run by the GPU emulator (it emulates redux.sync on "
-            "32-bit integers)");
-      FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
-          "moeEmuRedux", LLVM::LLVMFunctionType::get(i32, {i32, i32, i32}));
-      if (failed(callee))
-        return failure();
-      Value result = LLVM::CallOp::create(
-                         builder, loc, *callee,
-                         ValueRange{i32Constant(builder, loc, *kind),
-                                    redux.getVal(), redux.getMaskAndClamp()})
-                         .getResult();
-      redux.getResult().replaceAllUsesWith(result);
-      redux.erase();
-      continue;
-    }
-    bool isBarrier = isa<NVVM::Barrier0Op>(op);
-    if (auto barrier = dyn_cast<NVVM::BarrierOp>(op))
-      isBarrier = barrier->getNumOperands() == 0;
-    if (isBarrier) {
-      FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
-          "moeEmuBarrier", LLVM::LLVMFunctionType::get(voidType, {}));
-      if (failed(callee))
-        return failure();
-      LLVM::CallOp::create(builder, loc, *callee, ValueRange{});
-      op->erase();
-      continue;
-    }
-    return op->emitOpError("cannot be run by the GPU emulator (it emulates "
-                           "special registers, shfl.sync, redux.sync and "
-                           "barrier0)");
+    LogicalResult rewritten = failure();
+    if (std::optional<int32_t> which = specialRegister(op))
+      rewritten = rewriteSpecialRegister(op, *which, runtime);
+    else if (auto shuffle = dyn_cast<NVVM::ShflOp>(op))
+      rewritten = rewriteShuffle(shuffle, runtime);
+    else if (auto redux = dyn_cast<NVVM::ReduxOp>(op))
+      rewritten = rewriteRedux(redux, runtime);
+    else if (isa<NVVM::Barrier0Op>(op) ||
+             (isa<NVVM::BarrierOp>(op) && op->getNumOperands() == 0))
+      rewritten = rewriteBarrier(op, runtime);
+    else
+      return op->emitOpError("cannot be run by the GPU emulator (it emulates "
+                             "special registers, shfl.sync, redux.sync and "
+                             "barrier0)");
+    if (failed(rewritten))
+      return failure();
   }
   return success();
 }
@@ -300,8 +328,7 @@ static LogicalResult instrumentSharedAccesses(LLVM::LLVMFuncOp func,
   auto shared = [](Value pointer) {
     while (pointer) {
       auto type = dyn_cast<LLVM::LLVMPointerType>(pointer.getType());
-      if (type && type.getAddressSpace() ==
-                      static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared))
+      if (type && isWorkgroupSpace(type.getAddressSpace()))
         return true;
       Operation *def = pointer.getDefiningOp();
       if (auto cast = dyn_cast_or_null<LLVM::AddrSpaceCastOp>(def))
@@ -333,10 +360,10 @@ static LogicalResult instrumentSharedAccesses(LLVM::LLVMFuncOp func,
   });
   if (accesses.empty())
     return success();
-  FailureOr<LLVM::LLVMFuncOp> callee = runtime.get(
-      "moeEmuSharedAccess",
-      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                  {ptrType, i64, i32}));
+  FailureOr<LLVM::LLVMFuncOp> callee =
+      runtime.get("moeEmuSharedAccess",
+                  LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                              {ptrType, i64, i32}));
   if (failed(callee))
     return failure();
   DataLayout layout = DataLayout::closest(func);
@@ -435,8 +462,7 @@ ConvertNVVMKernelsToEmulator::moveModule(gpu::GPUModuleOp gpuModule,
     if (auto global = dyn_cast<LLVM::GlobalOp>(op);
         global && global.getLinkage() == LLVM::Linkage::External &&
         !global.getValueOrNull() && global.getInitializerRegion().empty() &&
-        global.getAddrSpace() ==
-            static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared))
+        isWorkgroupSpace(global.getAddrSpace()))
       return global.emitOpError()
              << "is dynamic shared memory, which the GPU emulator does not "
                 "provide";
@@ -445,8 +471,7 @@ ConvertNVVMKernelsToEmulator::moveModule(gpu::GPUModuleOp gpuModule,
   // Workgroup globals, by their symbol in the gpu.module.
   llvm::SmallDenseSet<StringAttr> workgroupNames;
   for (auto global : gpuModule.getOps<LLVM::GlobalOp>())
-    if (global.getAddrSpace() ==
-        static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared))
+    if (isWorkgroupSpace(global.getAddrSpace()))
       workgroupNames.insert(global.getSymNameAttr());
 
   // Kernels and the workgroup globals each one references (before symbols
@@ -581,6 +606,15 @@ ConvertNVVMKernelsToEmulator::rewriteLaunch(gpu::LaunchFuncOp launch,
   if (failed(callee))
     return failure();
 
+  // array[index] = value, for the stack arrays below.
+  auto storeElement = [&](Value array, Type elementType, size_t index,
+                          Value value) {
+    LLVM::GEPArg position[] = {static_cast<int32_t>(index)};
+    LLVM::StoreOp::create(builder, loc, value,
+                          LLVM::GEPOp::create(builder, loc, ptrType,
+                                              elementType, array, position));
+  };
+
   // The parameter block lives on the stack for the duration of the launch
   // only (launches may sit in loops).
   Value stack = LLVM::StackSaveOp::create(builder, loc, ptrType);
@@ -597,10 +631,7 @@ ConvertNVVMKernelsToEmulator::rewriteLaunch(gpu::LaunchFuncOp launch,
     Value slot =
         LLVM::AllocaOp::create(builder, loc, ptrType, operand.getType(), one);
     LLVM::StoreOp::create(builder, loc, operand, slot);
-    Value entry = LLVM::GEPOp::create(
-        builder, loc, ptrType, ptrType, params,
-        ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(index)});
-    LLVM::StoreOp::create(builder, loc, slot, entry);
+    storeElement(params, ptrType, index, slot);
   }
 
   DataLayout layout = DataLayout::closest(launch);
@@ -608,16 +639,11 @@ ConvertNVVMKernelsToEmulator::rewriteLaunch(gpu::LaunchFuncOp launch,
   Value buffers = stackArray(ptrType, numBuffers);
   Value bufferBytes = stackArray(i64, numBuffers);
   for (auto [index, global] : llvm::enumerate(kernel.workgroupBuffers)) {
-    LLVM::GEPArg position[] = {static_cast<int32_t>(index)};
-    Value address = LLVM::AddressOfOp::create(builder, loc, global);
-    LLVM::StoreOp::create(
-        builder, loc, address,
-        LLVM::GEPOp::create(builder, loc, ptrType, ptrType, buffers, position));
+    storeElement(buffers, ptrType, index,
+                 LLVM::AddressOfOp::create(builder, loc, global));
     int64_t bytes = static_cast<int64_t>(
         layout.getTypeSize(global.getGlobalType()).getFixedValue());
-    LLVM::StoreOp::create(
-        builder, loc, i64Constant(builder, loc, bytes),
-        LLVM::GEPOp::create(builder, loc, ptrType, i64, bufferBytes, position));
+    storeElement(bufferBytes, i64, index, i64Constant(builder, loc, bytes));
   }
 
   auto toI64 = [&](Value value) -> Value {
