@@ -21,7 +21,8 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
     group with the same arg-max over its slice and removes the experts of
     the excluded groups. Runtime data never makes the code read or write out
     of bounds: indices outside [0, E) (or token ids outside [0, T), slots
-    outside [0, P)) are skipped.
+    outside [0, P)) are skipped. Moe ops on tensors are refused: bufferize
+    first.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -50,18 +51,25 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
       global atomics.
     - `load`: a workgroup-memory histogram per block, then global atomics.
     - `update_bias`, `imbalance`: block tree reductions in workgroup memory.
-    - `dispatch`: per-expert counting, a scan, and a scatter in which each
-      expert's thread walks the pairs in (t, j) order: deterministic.
+    - `dispatch`: per-expert counts in a workgroup-memory histogram, a scan
+      on one thread, and a scatter in which each expert's thread walks the
+      pairs in (t, j) order: deterministic.
     - `permute`, `combine`: a block per row; combine accumulates in f32.
+
+    Each kernel is named after the op it comes from and its step
+    (`moe_route_kernel`, `moe_dispatch_scan_kernel`, ...): the `gpu.launch`
+    carries the name and `gpu-kernel-outlining` gives it to the `gpu.func`.
 
     With `host-copies` (the default), each op's buffers are copied to
     device memory (`gpu.alloc`, `gpu.memcpy`) around its launches, so host
     programs run unchanged. Without it, the buffers must already be device
     memory (for example from `gpu.alloc`).
 
-    Limits, diagnosed at compile time: E <= 1024 experts and K <= 32 for the
-    warp selection, num_groups <= 64, a load histogram within 48 KiB of
-    workgroup memory, identity-layout buffers with host copies.
+    Limits, diagnosed at compile time by the pattern of the op, naming the
+    op the user wrote: E <= 1024 experts and K <= 32 for the warp selection,
+    num_groups <= 64, a count histogram (load, route, dispatch) within
+    48 KiB of workgroup memory, identity-layout buffers with host copies.
+    Moe ops on tensors are refused: bufferize first.
   }];
   let options = [
     Option<"hostCopies", "host-copies", "bool", /*default=*/"true",

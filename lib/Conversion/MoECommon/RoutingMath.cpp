@@ -216,7 +216,7 @@ Value mlir::moe::emitInRange(ImplicitLocOpBuilder &b, Value value, Value ub) {
 
 Value mlir::moe::emitNormalizedWeight(ImplicitLocOpBuilder &b, Value weight,
                                       Value sum, Value scale) {
-  Value zero = emitF32(b, 0.0);
+  Value zero = emitF32Like(b, weight, 0.0);
   Value isZero = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, sum, zero);
   Value scaled =
       arith::DivFOp::create(b, arith::MulFOp::create(b, scale, weight), sum);

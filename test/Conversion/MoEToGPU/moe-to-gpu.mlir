@@ -18,7 +18,7 @@
 // CHECK: %[[DC:.*]] = gpu.alloc () : memref<64xi32>
 // CHECK: gpu.memset %[[DC]], %c0_i32 : memref<64xi32>, i32
 // CHECK-NOT: gpu.launch {{.*}} = %c256,
-// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} function(@moe_route_kernel) workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>)
 // CHECK: memref.store %c0_i32, %[[HIST]]
 // CHECK: gpu.barrier
 // CHECK: memref.load %[[DX]]
@@ -134,13 +134,18 @@ func.func @imbalance(%c: memref<64xi32>) -> f32 {
 
 // -----
 
-// dispatch: count, scan (one thread), -1 everywhere (a memset and a kernel
-// for the 2-D slots), then each expert's thread fills its rows in ascending
-// (t, j).
+// dispatch: the per-expert counts (i64: zeroed by a kernel, then a
+// workgroup histogram), the scan (one thread), -1 everywhere (a memset and a
+// kernel for the 2-D slots), then each expert's thread fills its rows in
+// ascending (t, j). Kernels are named after the op and the step.
 // CHECK-LABEL: func.func @dispatch(
-// CHECK-COUNT-2: gpu.launch
+// CHECK: gpu.launch {{.*}} function(@moe_dispatch_count_zero_kernel)
+// CHECK: gpu.launch {{.*}} function(@moe_dispatch_count_kernel) workgroup(%[[HIST:.*]] : memref<8xi64, #gpu.address_space<workgroup>>)
+// CHECK: memref.atomic_rmw addi %c1_i64, %[[HIST]]
+// CHECK: gpu.launch {{.*}} function(@moe_dispatch_scan_kernel)
 // CHECK: gpu.memset %{{.*}}, %c-1_i32 : memref<?xi32>, i32
-// CHECK-COUNT-2: gpu.launch
+// CHECK: gpu.launch {{.*}} function(@moe_dispatch_clear_slots_kernel)
+// CHECK: gpu.launch {{.*}} function(@moe_dispatch_fill_kernel)
 // CHECK-NOT: gpu.launch
 // CHECK: gpu.dealloc
 func.func @dispatch(%i: memref<?x2xi32>, %o: memref<9xi32>, %t: memref<?xi32>, %s: memref<?x2xi32>) {

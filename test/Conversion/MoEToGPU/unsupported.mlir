@@ -1,9 +1,12 @@
 // RUN: moe-opt %s -convert-moe-to-gpu -split-input-file -verify-diagnostics
 
-// Shapes beyond the warp selection fail at compile time, naming the limit.
+// Shapes beyond the limits of the kernels are refused by the pattern that
+// matches them, with a diagnostic naming the op the user wrote and the limit
+// (conversion then reports the op it could not legalize).
 
 func.func @too_many_experts(%s: memref<?x2048xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi32>) {
-  // expected-error @+1 {{GPU lowering supports at most 1024 experts (32 per lane of a warp), got 2048}}
+  // expected-error @+2 {{'moe.topk' op GPU lowering supports at most 1024 experts (32 per lane of a warp), got 2048}}
+  // expected-error @+1 {{failed to legalize operation 'moe.buffer.topk'}}
   moe.buffer.topk ins(%s : memref<?x2048xf32>) outs(%w, %i : memref<?x2xf32>, memref<?x2xi32>) {k = 2}
   return
 }
@@ -11,7 +14,8 @@ func.func @too_many_experts(%s: memref<?x2048xf32>, %w: memref<?x2xf32>, %i: mem
 // -----
 
 func.func @k_too_large(%x: memref<?x64xf32>, %w: memref<?x33xf32>, %i: memref<?x33xi32>, %c: memref<64xi32>) {
-  // expected-error @+1 {{GPU lowering supports k <= 32, got 33}}
+  // expected-error @+2 {{'moe.route' op GPU lowering supports k <= 32, got 33}}
+  // expected-error @+1 {{failed to legalize operation 'moe.buffer.route'}}
   moe.buffer.route sigmoid ins(%x : memref<?x64xf32>)
       outs(%w, %i, %c : memref<?x33xf32>, memref<?x33xi32>, memref<64xi32>) {k = 33}
   return
@@ -20,7 +24,8 @@ func.func @k_too_large(%x: memref<?x64xf32>, %w: memref<?x33xf32>, %i: memref<?x
 // -----
 
 func.func @too_many_groups(%s: memref<?x128xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi32>) {
-  // expected-error @+1 {{GPU lowering supports at most 64 expert groups, got 128}}
+  // expected-error @+2 {{'moe.topk' op GPU lowering supports at most 64 expert groups, got 128}}
+  // expected-error @+1 {{failed to legalize operation 'moe.buffer.topk'}}
   moe.buffer.topk ins(%s : memref<?x128xf32>) outs(%w, %i : memref<?x2xf32>, memref<?x2xi32>) {k = 2, num_groups = 128, topk_groups = 4}
   return
 }
@@ -28,7 +33,7 @@ func.func @too_many_groups(%s: memref<?x128xf32>, %w: memref<?x2xf32>, %i: memre
 // -----
 
 func.func @strided(%x: memref<?x64xf32, strided<[128, 1]>>, %s: memref<?x64xf32>) {
-  // expected-error @+1 {{GPU lowering with host copies expects identity-layout buffers, got 'memref<?x64xf32, strided<[128, 1]>>'}}
+  // expected-error @+1 {{'moe.score' op GPU lowering with host copies expects identity-layout buffers, got 'memref<?x64xf32, strided<[128, 1]>>'}}
   moe.buffer.score sigmoid ins(%x : memref<?x64xf32, strided<[128, 1]>>) outs(%s : memref<?x64xf32>)
   return
 }
@@ -36,7 +41,17 @@ func.func @strided(%x: memref<?x64xf32, strided<[128, 1]>>, %s: memref<?x64xf32>
 // -----
 
 func.func @load_histogram_too_large(%i: memref<?x2xi64>, %c: memref<8192xi64>) {
-  // expected-error @+1 {{GPU lowering keeps the counts in workgroup memory: at most 49152 bytes, got 65536}}
+  // expected-error @+2 {{'moe.load' op GPU lowering keeps the counts in workgroup memory: at most 49152 bytes, got 65536}}
+  // expected-error @+1 {{failed to legalize operation 'moe.buffer.load'}}
   moe.buffer.load ins(%i : memref<?x2xi64>) outs(%c : memref<8192xi64>) {num_experts = 8192}
+  return
+}
+
+// -----
+
+func.func @dispatch_histogram_too_large(%i: memref<?x2xi32>, %o: memref<8193xi32>, %t: memref<?xi32>, %s: memref<?x2xi32>) {
+  // expected-error @+2 {{'moe.dispatch' op GPU lowering keeps the counts in workgroup memory: at most 49152 bytes, got 65536}}
+  // expected-error @+1 {{failed to legalize operation 'moe.buffer.dispatch'}}
+  moe.buffer.dispatch ins(%i : memref<?x2xi32>) outs(%o, %t, %s : memref<8193xi32>, memref<?xi32>, memref<?x2xi32>) {num_experts = 8192}
   return
 }

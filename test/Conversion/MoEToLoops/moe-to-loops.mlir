@@ -122,24 +122,42 @@ func.func @update_bias(%b: memref<8xf32>, %c: memref<8xi32>) {
 
 // -----
 
-// Dispatch: counts, block-padded offsets, every row -1 first, then rows in
-// ascending (t, j); a row is written only below its expert's kept end and the
-// buffer's size.
+// Dispatch: per-expert counts, block-padded offsets from one scan, every row
+// and slot -1 first, then the pairs in ascending (t, j) take their expert's
+// rows; a row is written only below its expert's kept end and the buffer's
+// size.
 // CHECK-LABEL: func.func @dispatch(
 // CHECK-SAME: %[[I:[a-z0-9]+]]: memref<?x2xi32>, %[[O:[a-z0-9]+]]: memref<5xi32>, %[[TI:[a-z0-9]+]]: memref<?xi32>, %[[SL:[a-z0-9]+]]: memref<?x2xi32>)
-// CHECK-DAG: %[[NEXT:.*]] = memref.alloca() : memref<4xindex>
-// CHECK-DAG: %[[END:.*]] = memref.alloca() : memref<4xindex>
-// CHECK: arith.ceildivui
+// CHECK-DAG: %[[NEXT:.*]] = memref.alloca() : memref<4xi64>
+// CHECK-DAG: %[[END:.*]] = memref.alloca() : memref<4xi64>
+// CHECK: %[[T:.*]] = memref.dim %[[I]], %c0
+// CHECK: memref.store %c0_i64, %[[END]]
+// CHECK: scf.for %[[CT:.*]] = %c0 to %[[T]]
+// CHECK: memref.load %[[I]][%[[CT]],
+// CHECK: %[[COUNT:.*]] = memref.load %[[END]]
+// CHECK: arith.addi %[[COUNT]], %c1_i64
+// CHECK: memref.store %c0_i32, %[[O]][%c0]
+// CHECK: scf.for %[[E:.*]] = %c0 to %c4 step %c1 iter_args(%[[START:.*]] = %c0_i64)
+// CHECK: %[[KEPT:.*]] = memref.load %[[END]][%[[E]]]
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivui %[[KEPT]], %c2_i64
+// CHECK: %[[PADDED:.*]] = arith.muli %[[BLOCKS]], %c2_i64
+// CHECK: %[[SEGEND:.*]] = arith.addi %[[START]], %[[PADDED]]
+// CHECK: memref.store %[[START]], %[[NEXT]][%[[E]]]
+// CHECK: %[[OFF:.*]] = arith.trunci %[[SEGEND]] : i64 to i32
+// CHECK: %[[E1:.*]] = arith.addi %[[E]], %c1
+// CHECK: memref.store %[[OFF]], %[[O]][%[[E1]]]
 // CHECK: memref.store %c-1_i32, %[[TI]]
-// CHECK: %[[ROW:.*]] = memref.load %[[NEXT]]
-// CHECK-DAG: arith.cmpi ult, %[[ROW]], %{{.*}} : index
-// CHECK-DAG: %[[LIMIT:.*]] = memref.load %[[END]]
-// CHECK: arith.cmpi ult, %[[ROW]], %[[LIMIT]]
-// CHECK: memref.store %{{.*}}, %[[SL]]
-// CHECK: scf.if
-// CHECK: memref.store %{{.*}}, %[[TI]][%[[ROW]]]
-// CHECK: } else {
 // CHECK: memref.store %c-1_i32, %[[SL]]
+// CHECK: %[[ROW:.*]] = memref.load %[[NEXT]]
+// CHECK: %[[INBUF:.*]] = arith.cmpi ult, %[[ROW]], %{{.*}} : i64
+// CHECK: %[[LIMIT:.*]] = memref.load %[[END]]
+// CHECK: %[[INSEG:.*]] = arith.cmpi ult, %[[ROW]], %[[LIMIT]]
+// CHECK: %[[KEEP:.*]] = arith.andi %[[INSEG]], %[[INBUF]]
+// CHECK: scf.if %[[KEEP]]
+// CHECK: %[[R:.*]] = arith.index_cast %[[ROW]] : i64 to index
+// CHECK: memref.store %{{.*}}, %[[TI]][%[[R]]]
+// CHECK: memref.store %{{.*}}, %[[SL]]
+// CHECK: arith.addi %[[ROW]], %c1_i64
 func.func @dispatch(%i: memref<?x2xi32>, %o: memref<5xi32>, %t: memref<?xi32>, %s: memref<?x2xi32>) {
   moe.buffer.dispatch ins(%i : memref<?x2xi32>)
       outs(%o, %t, %s : memref<5xi32>, memref<?xi32>, memref<?x2xi32>) {num_experts = 4, block = 2}
@@ -158,5 +176,127 @@ func.func @dispatch(%i: memref<?x2xi32>, %o: memref<5xi32>, %t: memref<?xi32>, %
 func.func @combine(%y: memref<?x8xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32>, %o: memref<?x8xbf16>) {
   moe.buffer.combine ins(%y, %w, %s : memref<?x8xbf16>, memref<?x2xf32>, memref<?x2xi32>)
       outs(%o : memref<?x8xbf16>)
+  return
+}
+
+// -----
+
+// Scores: softmax reads the row (bf16, widened in vector chunks and a scalar
+// tail) into a stack buffer, then its max and sum, then the scores.
+// CHECK-LABEL: func.func @score(
+// CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x20xbf16>, %[[S:[a-z0-9]+]]: memref<?x20xf32>)
+// CHECK: %[[ROW:.*]] = memref.alloca() : memref<20xf32>
+// CHECK: scf.for %[[T:.*]] = %c0 to
+// CHECK: %[[XV:.*]] = vector.load %[[X]][%[[T]], %c0] : memref<?x20xbf16>, vector<16xbf16>
+// CHECK: arith.extf %[[XV]] : vector<16xbf16> to vector<16xf32>
+// CHECK: scf.for %[[TAIL:.*]] = %c16 to %c20
+// CHECK: memref.load %[[X]][%[[T]], %[[TAIL]]]
+// CHECK: %[[MAX:.*]] = scf.for {{.*}} -> (f32)
+// CHECK: arith.maximumf
+// CHECK: %[[SUM:.*]] = scf.for {{.*}} -> (f32)
+// CHECK: arith.divf %{{.*}}, %[[SUM]] : f32
+// CHECK: memref.store %{{.*}}, %[[S]][%[[T]], %{{.*}}]
+func.func @score(%x: memref<?x20xbf16>, %s: memref<?x20xf32>) {
+  moe.buffer.score softmax ins(%x : memref<?x20xbf16>) outs(%s : memref<?x20xf32>)
+  return
+}
+
+// -----
+
+// Route: counts zeroed, then the selection loop of topk, with the weights
+// renormalised and scaled as a vector, the indices widened to i64 and each
+// winner counted.
+// CHECK-LABEL: func.func @route(
+// CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x16xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi64>, %[[C:[a-z0-9]+]]: memref<16xi32>)
+// CHECK-DAG: %[[SCALE:.*]] = arith.constant dense<2.500000e+00> : vector<2xf32>
+// CHECK-DAG: %[[IDS:.*]] = memref.alloca() : memref<2xindex>
+// CHECK-DAG: %[[VALS:.*]] = memref.alloca() : memref<2xf32>
+// CHECK: memref.store %c0_i32, %[[C]]
+// CHECK: scf.for %[[T:.*]] = %c0 to %{{.*}} step %c2
+// CHECK: vector.load %[[X]][%[[T]], %c0]
+// CHECK: vector.compressstore
+// CHECK: %[[WV:.*]] = vector.load %[[VALS]][%c0] : memref<2xf32>, vector<2xf32>
+// CHECK: %[[SUMV:.*]] = vector.broadcast %{{.*}} : f32 to vector<2xf32>
+// CHECK: %[[ZERO:.*]] = arith.cmpf oeq, %[[SUMV]]
+// CHECK: %[[SCALED:.*]] = arith.mulf %[[WV]], %[[SCALE]]
+// CHECK: %[[NORM:.*]] = arith.divf %[[SCALED]], %[[SUMV]]
+// CHECK: %[[WN:.*]] = arith.select %[[ZERO]], %{{.*}}, %[[NORM]]
+// CHECK: vector.store %[[WN]], %[[W]][%{{.*}}, %c0]
+// CHECK: %[[IV:.*]] = vector.load %[[IDS]][%c0] : memref<2xindex>, vector<2xindex>
+// CHECK: %[[IW:.*]] = arith.index_cast %[[IV]] : vector<2xindex> to vector<2xi64>
+// CHECK: vector.store %[[IW]], %[[I]]
+// CHECK: %[[WINNER:.*]] = memref.load %[[IDS]]
+// CHECK: %[[N:.*]] = memref.load %[[C]][%[[WINNER]]]
+// CHECK: %[[N1:.*]] = arith.addi %[[N]], %c1_i32
+// CHECK: memref.store %[[N1]], %[[C]][%[[WINNER]]]
+func.func @route(%x: memref<?x16xf32>, %w: memref<?x2xf32>, %i: memref<?x2xi64>, %c: memref<16xi32>) {
+  moe.buffer.route sigmoid ins(%x : memref<?x16xf32>)
+      outs(%w, %i, %c : memref<?x2xf32>, memref<?x2xi64>, memref<16xi32>) {k = 2, normalize, scale = 2.5 : f32}
+  return
+}
+
+// -----
+
+// Normalize: the row sum, then scale * w / sum, 0 for a zero sum.
+// CHECK-LABEL: func.func @normalize(
+// CHECK-SAME: %[[W:[a-z0-9]+]]: memref<?x4xf32>, %[[O:[a-z0-9]+]]: memref<?x4xf32>)
+// CHECK: scf.for %[[T:.*]] = %c0 to
+// CHECK: %[[SUM:.*]] = scf.for %[[J:.*]] = %c0 to %c4 step %c1 iter_args(%[[ACC:.*]] = %[[ZERO:.*]]) -> (f32)
+// CHECK: %[[X:.*]] = memref.load %[[W]][%[[T]], %[[J]]]
+// CHECK: arith.addf %[[ACC]], %[[X]]
+// CHECK: scf.for %[[J2:.*]] = %c0 to %c4
+// CHECK: %[[Y:.*]] = memref.load %[[W]][%[[T]], %[[J2]]]
+// CHECK: %[[EMPTY:.*]] = arith.cmpf oeq, %[[SUM]], %[[ZERO]]
+// CHECK: %[[SC:.*]] = arith.mulf %[[Y]], %{{.*}}
+// CHECK: %[[Q:.*]] = arith.divf %[[SC]], %[[SUM]]
+// CHECK: %[[R:.*]] = arith.select %[[EMPTY]], %[[ZERO]], %[[Q]]
+// CHECK: memref.store %[[R]], %[[O]][%[[T]], %[[J2]]]
+func.func @normalize(%w: memref<?x4xf32>, %o: memref<?x4xf32>) {
+  moe.buffer.normalize ins(%w : memref<?x4xf32>) outs(%o : memref<?x4xf32>) {scale = 2.5 : f32}
+  return
+}
+
+// -----
+
+// Imbalance: the exact i64 sum and the f32 max in one pass, then
+// (max - mean) / mean, 0 for an empty load.
+// CHECK-LABEL: func.func @imbalance(
+// CHECK-SAME: %[[C:[a-z0-9]+]]: memref<16xi64>) -> f32
+// CHECK: %[[SM:.*]]:2 = scf.for %[[E:.*]] = %c0 to %c16 step %c1 iter_args(%[[SUM:.*]] = %c0_i64, %[[MAX:.*]] = %{{.*}}) -> (i64, f32)
+// CHECK: %[[N:.*]] = memref.load %[[C]][%[[E]]]
+// CHECK: arith.addi %[[SUM]], %[[N]] : i64
+// CHECK: arith.maximumf %[[MAX]]
+// CHECK: %[[SUMF:.*]] = arith.sitofp %[[SM]]#0 : i64 to f32
+// CHECK: %[[MEAN:.*]] = arith.divf %[[SUMF]], %{{.*}}
+// CHECK: %[[DIFF:.*]] = arith.subf %[[SM]]#1, %[[MEAN]]
+// CHECK: %[[VIO:.*]] = arith.divf %[[DIFF]], %[[MEAN]]
+// CHECK: %[[EMPTY:.*]] = arith.cmpi eq, %[[SM]]#0, %c0_i64
+// CHECK: %[[R:.*]] = arith.select %[[EMPTY]], %{{.*}}, %[[VIO]]
+// CHECK: return
+func.func @imbalance(%c: memref<16xi64>) -> f32 {
+  %v = moe.buffer.imbalance ins(%c : memref<16xi64>) -> f32
+  return %v : f32
+}
+
+// -----
+
+// Permute: each output row copies the input row of its token id, or zeros
+// for an id outside [0, T).
+// CHECK-LABEL: func.func @permute(
+// CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x8xbf16>, %[[TI:[a-z0-9]+]]: memref<?xi32>, %[[O:[a-z0-9]+]]: memref<?x8xbf16>)
+// CHECK-DAG: %[[T:.*]] = memref.dim %[[X]], %c0
+// CHECK-DAG: %[[P:.*]] = memref.dim %[[O]], %c0
+// CHECK: scf.for %[[ROW:.*]] = %c0 to %[[P]]
+// CHECK: %[[ID:.*]] = memref.load %[[TI]][%[[ROW]]]
+// CHECK: %[[VALID:.*]] = arith.andi
+// CHECK: scf.for %[[H:.*]] = %c0 to %c8
+// CHECK: %[[V:.*]] = scf.if %[[VALID]] -> (bf16)
+// CHECK: %[[SRC:.*]] = arith.index_cast %[[ID]] : i32 to index
+// CHECK: memref.load %[[X]][%[[SRC]], %[[H]]]
+// CHECK: } else {
+// CHECK: scf.yield %{{.*}} : bf16
+// CHECK: memref.store %[[V]], %[[O]][%[[ROW]], %[[H]]]
+func.func @permute(%x: memref<?x8xbf16>, %t: memref<?xi32>, %o: memref<?x8xbf16>) {
+  moe.buffer.permute ins(%x, %t : memref<?x8xbf16>, memref<?xi32>) outs(%o : memref<?x8xbf16>)
   return
 }

@@ -85,7 +85,8 @@ Value emitF32(ImplicitLocOpBuilder &b, double value);
 Value emitInRange(ImplicitLocOpBuilder &b, Value value, Value ub);
 
 /// The weight `scale * w / sum` of a renormalised row; 0 when the row sums
-/// to 0 (moe.normalize, moe.route with `normalize`).
+/// to 0 (moe.normalize, moe.route with `normalize`). Scalars or vectors, all
+/// of one shape.
 Value emitNormalizedWeight(ImplicitLocOpBuilder &b, Value weight, Value sum,
                            Value scale);
 

@@ -1,0 +1,111 @@
+//===- TokenRow.cpp - the row buffers of a token on the CPU ---------------===//
+
+#include "Selection.h"
+
+#include "moe/Conversion/MoECommon/RoutingMath.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+/// Chunks of kVectorWidth experts use vector ops (and the polynomial exp)
+/// when the source's rows are contiguous; the tail is scalar.
+void mlir::moe::emitTokenRow(ImplicitLocOpBuilder &b, Value source,
+                  std::optional<ScoreFunction> function, Value bias, Value t,
+                  int64_t numExperts, const TokenRow &row) {
+  auto sourceType = cast<MemRefType>(source.getType());
+  bool contiguous =
+      sourceType.isLastDimUnitStride() &&
+      (!bias || cast<MemRefType>(bias.getType()).isLastDimUnitStride());
+  int64_t vectorEnd =
+      contiguous ? numExperts / kVectorWidth * kVectorWidth : 0;
+  Type sourceElement = sourceType.getElementType();
+  auto f32Vector = VectorType::get({kVectorWidth}, b.getF32Type());
+  auto loadX = [&](ImplicitLocOpBuilder &b, Value e, bool vector) -> Value {
+    if (!vector)
+      return emitToF32(b, load(b, source, {t, e}));
+    Value x = vector::LoadOp::create(
+        b, VectorType::get({kVectorWidth}, sourceElement), source,
+        ValueRange{t, e});
+    return sourceElement.isF32()
+               ? x
+               : Value(arith::ExtFOp::create(b, f32Vector, x));
+  };
+  auto loadBias = [&](ImplicitLocOpBuilder &b, Value e, bool vector) -> Value {
+    return vector ? Value(vector::LoadOp::create(b, f32Vector, bias, e))
+                  : load(b, bias, e);
+  };
+  auto storeRow = [&](ImplicitLocOpBuilder &b, Value value, Value buffer,
+                      Value e, bool vector) {
+    if (vector)
+      vector::StoreOp::create(b, value, buffer, e);
+    else
+      store(b, value, buffer, e);
+  };
+  // Runs body over the vector chunks, then the scalar tail.
+  auto forEachChunk = [&](function_ref<void(ImplicitLocOpBuilder &, Value,
+                                            bool)>
+                              body) {
+    if (vectorEnd > 0)
+      emitFor(b, constIndex(b, 0), constIndex(b, vectorEnd),
+              [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, true); },
+              constIndex(b, kVectorWidth));
+    if (vectorEnd < numExperts)
+      emitFor(b, vectorEnd, numExperts,
+              [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, false); });
+  };
+
+  RowStats stats;
+  if (function == ScoreFunction::softmax) {
+    // The row's logits (as f32) go to the score buffer first; the max and the
+    // sum of exp(x - max) are read from it.
+    Value negInf = emitF32(b, -std::numeric_limits<double>::infinity());
+    forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {
+      storeRow(b, loadX(b, e, vector), row.scores, e, vector);
+    });
+    Value max = emitForIter(b, 0, numExperts, ValueRange{negInf},
+                            [&](ImplicitLocOpBuilder &b, Value e,
+                                ValueRange acc) {
+                              return SmallVector<Value>{
+                                  arith::MaximumFOp::create(
+                                      b, acc[0], load(b, row.scores, e))};
+                            })[0];
+    Value sum = emitForIter(
+        b, 0, numExperts, ValueRange{emitF32(b, 0.0)},
+        [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
+          Value shifted =
+              arith::SubFOp::create(b, load(b, row.scores, e), max);
+          return SmallVector<Value>{arith::AddFOp::create(
+              b, acc[0], emitExp(b, shifted, ExpKind::Polynomial))};
+        })[0];
+    stats = {max, sum};
+  }
+  forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {
+    Value x = function == ScoreFunction::softmax
+                  ? load(b, row.scores, e)
+                  : loadX(b, e, vector);
+    if (function == ScoreFunction::softmax && vector)
+      x = vector::LoadOp::create(b, f32Vector, row.scores, e);
+    Value score = x;
+    if (function) {
+      RowStats chunkStats = stats;
+      if (vector && stats.max) {
+        chunkStats.max = vector::BroadcastOp::create(b, f32Vector, stats.max);
+        chunkStats.sum = vector::BroadcastOp::create(b, f32Vector, stats.sum);
+      }
+      score = emitScore(b, *function, x, chunkStats, ExpKind::Polynomial);
+    }
+    storeRow(b, score, row.scores, e, vector);
+    if (!row.keys)
+      return;
+    Value key =
+        bias ? Value(arith::AddFOp::create(b, score, loadBias(b, e, vector)))
+             : score;
+    storeRow(b, key, row.keys, e, vector);
+  });
+}
