@@ -271,3 +271,30 @@ Value mlir::moe::emitCombineElement(ImplicitLocOpBuilder &b, Value expertOut,
     acc = arith::TruncFOp::create(b, elementType, acc);
   return acc;
 }
+
+Value mlir::moe::emitGroupIsKept(
+    ImplicitLocOpBuilder &b, Value g, int64_t numGroups, int64_t topkGroups,
+    function_ref<Value(ImplicitLocOpBuilder &, Value)> scoreOf) {
+  Value gScore = scoreOf(b, g);
+  Value yes = arith::ConstantIntOp::create(b, b.getI1Type(), 1);
+  Value before = emitForIter(
+      b, 0, numGroups,
+      ValueRange{arith::ConstantIntOp::create(b, b.getI32Type(), 0)},
+      [&](ImplicitLocOpBuilder &b, Value h, ValueRange count) {
+        Value hScore = scoreOf(b, h);
+        Value lower =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, h, g);
+        Value tieToH = arith::AndIOp::create(
+            b, lower,
+            arith::XOrIOp::create(b, emitRanksAbove(b, gScore, hScore), yes));
+        Value hFirst = arith::AndIOp::create(
+            b, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, h, g),
+            arith::OrIOp::create(b, emitRanksAbove(b, hScore, gScore),
+                                 tieToH));
+        return SmallVector<Value>{arith::AddIOp::create(
+            b, count[0], arith::ExtUIOp::create(b, b.getI32Type(), hFirst))};
+      })[0];
+  return arith::CmpIOp::create(
+      b, arith::CmpIPredicate::slt, before,
+      arith::ConstantIntOp::create(b, b.getI32Type(), topkGroups));
+}

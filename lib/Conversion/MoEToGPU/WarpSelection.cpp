@@ -194,7 +194,6 @@ SmallVector<Candidate> mlir::moe::emitWarpSelection(ImplicitLocOpBuilder &b,
                                          bool redux) {
   size_t numSlots = row.numSlots();
   SmallVector<Value> available(row.inRange);
-  Value notTrue = arith::ConstantIntOp::create(b, b.getI1Type(), 1);
 
   if (config.isGroupLimited()) {
     Value groupSize =
@@ -238,37 +237,16 @@ SmallVector<Candidate> mlir::moe::emitWarpSelection(ImplicitLocOpBuilder &b,
           });
       store(b, result[0], groupScores, g);
     });
-    // Group g is kept when fewer than topk_groups groups rank before it (a
-    // tie goes to the lower group index).
+    // The kept groups as a bit mask.
     Value keptMask = emitForIter(
         b, 0, config.numGroups,
         ValueRange{arith::ConstantIntOp::create(b, b.getI64Type(), 0)},
         [&](ImplicitLocOpBuilder &b, Value g, ValueRange mask) {
-          Value gScore = load(b, groupScores, g);
-          Value before = emitForIter(
-              b, 0, config.numGroups,
-              ValueRange{arith::ConstantIntOp::create(b, b.getI32Type(), 0)},
-              [&](ImplicitLocOpBuilder &b, Value h, ValueRange count) {
-                Value hScore = load(b, groupScores, h);
-                Value lower = arith::CmpIOp::create(
-                    b, arith::CmpIPredicate::ult, h, g);
-                Value tieToH = arith::AndIOp::create(
-                    b, lower,
-                    arith::XOrIOp::create(
-                        b, emitRanksAbove(b, gScore, hScore), notTrue));
-                Value hFirst = arith::AndIOp::create(
-                    b,
-                    arith::CmpIOp::create(b, arith::CmpIPredicate::ne, h, g),
-                    arith::OrIOp::create(
-                        b, emitRanksAbove(b, hScore, gScore), tieToH));
-                return SmallVector<Value>{arith::AddIOp::create(
-                    b, count[0],
-                    arith::ExtUIOp::create(b, b.getI32Type(), hFirst))};
-              })[0];
-          Value kept = arith::CmpIOp::create(
-              b, arith::CmpIPredicate::slt, before,
-              arith::ConstantIntOp::create(b, b.getI32Type(),
-                                           config.topkGroups));
+          Value kept = emitGroupIsKept(
+              b, g, config.numGroups, config.topkGroups,
+              [&](ImplicitLocOpBuilder &b, Value h) {
+                return load(b, groupScores, h);
+              });
           Value bit = arith::ShLIOp::create(
               b, arith::ExtUIOp::create(b, b.getI64Type(), kept),
               arith::IndexCastOp::create(b, b.getI64Type(), g));

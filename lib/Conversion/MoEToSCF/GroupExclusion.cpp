@@ -23,99 +23,6 @@ using namespace mlir::moe;
 
 namespace {
 
-/// The K best (key, id) pairs seen so far, best first, in stack buffers. Insertion keeps the contract's order: a new
-/// candidate (higher id than every stored one) moves above a stored entry
-/// only when it ranks strictly above it.
-class BestK {
-public:
-  BestK(ImplicitLocOpBuilder &b, int64_t k) : k(k) {
-    keys = createScratch(b, MemRefType::get({k}, b.getF32Type()));
-    ids = createScratch(b, MemRefType::get({k}, b.getIndexType()));
-  }
-
-  /// The state a scan carries: how many entries are held (<= K) and, once
-  /// K are, the K-th key, the threshold a candidate must rank above.
-  struct State {
-    Value filled;
-    Value threshold;
-  };
-
-  State initialState(ImplicitLocOpBuilder &b) const {
-    return {constIndex(b, 0), emitF32(b, 0.0)};
-  }
-
-  /// Offers a candidate; most candidates cost one comparison with the
-  /// threshold held in a register.
-  State insert(ImplicitLocOpBuilder &b, State state, Value key,
-               Value id) const {
-    Value kValue = constIndex(b, k);
-    Value notFull = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                          state.filled, kValue);
-    Value accept = arith::OrIOp::create(
-        b, notFull, emitRanksAbove(b, key, state.threshold));
-    auto ifOp = scf::IfOp::create(
-        b, accept,
-        [&](OpBuilder &nested, Location loc) {
-          ImplicitLocOpBuilder b(loc, nested);
-          Value one = constIndex(b, 1);
-          Value zero = constIndex(b, 0);
-          Value last = constIndex(b, k - 1);
-          Value start = arith::MinUIOp::create(b, state.filled, last);
-          // Shift down every entry that the candidate ranks above.
-          auto shift = scf::WhileOp::create(
-              b, TypeRange{b.getIndexType()}, ValueRange{start},
-              [&](OpBuilder &nested, Location loc, ValueRange args) {
-                ImplicitLocOpBuilder ib(loc, nested);
-                Value pos = args[0];
-                Value positive = arith::CmpIOp::create(
-                    ib, arith::CmpIPredicate::ugt, pos, zero);
-                Value above = arith::SubIOp::create(
-                    ib, arith::MaxUIOp::create(ib, pos, one), one);
-                Value moves = arith::AndIOp::create(
-                    ib, positive,
-                    emitRanksAbove(ib, key, load(ib, keys, above)));
-                scf::ConditionOp::create(ib, moves, pos);
-              },
-              [&](OpBuilder &nested, Location loc, ValueRange args) {
-                ImplicitLocOpBuilder ib(loc, nested);
-                Value pos = args[0];
-                Value above = arith::SubIOp::create(ib, pos, one);
-                for (Value buffer : {keys, ids})
-                  store(ib, load(ib, buffer, above), buffer, pos);
-                scf::YieldOp::create(ib, above);
-              });
-          Value pos = shift.getResult(0);
-          store(b, key, keys, pos);
-          store(b, id, ids, pos);
-          Value filled = arith::MinUIOp::create(
-              b, arith::AddIOp::create(b, state.filled, one), kValue);
-          // Meaningful once K entries are held, which is when it is used.
-          Value threshold = load(b, keys, last);
-          scf::YieldOp::create(b, ValueRange{filled, threshold});
-        },
-        [&](OpBuilder &nested, Location loc) {
-          scf::YieldOp::create(nested, loc,
-                               ValueRange{state.filled, state.threshold});
-        });
-    return {ifOp.getResult(0), ifOp.getResult(1)};
-  }
-
-  /// Offers the candidates [first, end).
-  State scan(ImplicitLocOpBuilder &b, State state, Value first, Value end,
-             function_ref<Value(ImplicitLocOpBuilder &, Value)> keyOf) const {
-    SmallVector<Value> result = emitForIter(
-        b, first, end, ValueRange{state.filled, state.threshold},
-        [&](ImplicitLocOpBuilder &b, Value e, ValueRange args) {
-          State next = insert(b, {args[0], args[1]}, keyOf(b, e), e);
-          return SmallVector<Value>{next.filled, next.threshold};
-        });
-    return {result[0], result[1]};
-  }
-
-  int64_t k;
-  Value keys, ids;
-};
-
 /// At most kVectorWidth groups of at most 64 experts: group scores, kept
 /// groups and the exclusion in registers.
 /// 1. Per group, its keys as one vector (NaN as -inf): group_top rounds of a
@@ -217,7 +124,8 @@ private:
 };
 
 /// Any number of groups of any size: group_top rounds of an arg-max over
-/// each group's images, then the topk_groups best groups by insertion.
+/// each group's images; a group is kept by the rule that the GPU shares
+/// (emitGroupIsKept).
 class ScalarGroupExclusion : public GroupExclusion {
 public:
   ScalarGroupExclusion(ImplicitLocOpBuilder &b, const SelectionState &state)
@@ -226,9 +134,6 @@ public:
     images = createScratch(b, MemRefType::get({state.padded}, b.getI32Type()));
     groupScores =
         createScratch(b, MemRefType::get({config.numGroups}, b.getF32Type()));
-    keptGroups.emplace(b, config.topkGroups);
-    groupKept =
-        createScratch(b, MemRefType::get({config.numGroups}, b.getI1Type()));
   }
 
   Value groupImages() const override { return images; }
@@ -256,20 +161,13 @@ public:
           })[0];
       store(b, sum, groupScores, g);
     });
-    keptGroups->scan(b, keptGroups->initialState(b), constIndex(b, 0),
-                     constIndex(b, config.numGroups),
-                     [&](ImplicitLocOpBuilder &b, Value g) {
-                       return load(b, groupScores, g);
-                     });
-    Value no = arith::ConstantIntOp::create(b, b.getI1Type(), 0);
-    Value yes = arith::ConstantIntOp::create(b, b.getI1Type(), 1);
-    emitFor(b, 0, config.numGroups,
-            [&](ImplicitLocOpBuilder &b, Value g) { store(b, no, groupKept, g); });
-    emitFor(b, 0, config.topkGroups, [&](ImplicitLocOpBuilder &b, Value j) {
-      store(b, yes, groupKept, load(b, keptGroups->ids, j));
-    });
     emitFor(b, 0, config.numGroups, [&](ImplicitLocOpBuilder &b, Value g) {
-      Value excluded = arith::XOrIOp::create(b, load(b, groupKept, g), yes);
+      Value kept = emitGroupIsKept(b, g, config.numGroups, config.topkGroups,
+                                   [&](ImplicitLocOpBuilder &b, Value h) {
+                                     return load(b, groupScores, h);
+                                   });
+      Value excluded = arith::XOrIOp::create(
+          b, kept, arith::ConstantIntOp::create(b, b.getI1Type(), 1));
       emitIf(b, excluded, [&](ImplicitLocOpBuilder &b) {
         auto [first, end] = bounds(b, g);
         emitFor(b, first, end, [&](ImplicitLocOpBuilder &b, Value e) {
@@ -281,8 +179,7 @@ public:
 
 private:
   const SelectionState &state;
-  Value images, groupScores, groupKept;
-  std::optional<BestK> keptGroups;
+  Value images, groupScores;
 };
 
 } // namespace

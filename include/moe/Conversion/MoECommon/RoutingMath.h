@@ -24,6 +24,14 @@ Value emitToF32(ImplicitLocOpBuilder &b, Value value);
 /// index first; NaN ranks below every number.
 Value emitRanksAbove(ImplicitLocOpBuilder &b, Value a, Value b2);
 
+/// Whether group `g` (an index) of `numGroups` is kept by group-limited
+/// selection: fewer than `topkGroups` groups rank before it, that is have a
+/// higher score, or an equal one (both NaN included) and a lower index.
+/// `scoreOf(h)` emits the f32 score of group h.
+Value emitGroupIsKept(ImplicitLocOpBuilder &b, Value g, int64_t numGroups,
+                      int64_t topkGroups,
+                      function_ref<Value(ImplicitLocOpBuilder &, Value)> scoreOf);
+
 /// NaN keys count as -inf (group scores).
 Value emitNaNToNegInf(ImplicitLocOpBuilder &b, Value key);
 
