@@ -17,19 +17,6 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-Value mlir::moe::emitReductionStep(ImplicitLocOpBuilder &b, Reduction kind,
-                                   Value x, Value y) {
-  switch (kind) {
-  case Reduction::AddI:
-    return arith::AddIOp::create(b, x, y);
-  case Reduction::AddF:
-    return arith::AddFOp::create(b, x, y);
-  case Reduction::MaxF:
-    return arith::MaximumFOp::create(b, x, y);
-  }
-  llvm_unreachable("unknown reduction");
-}
-
 void mlir::moe::emitLoad(ImplicitLocOpBuilder &b, const LoweringTarget &target,
                          BufferLoadOp op) {
   Value indices = op.getIndices();

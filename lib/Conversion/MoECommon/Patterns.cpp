@@ -7,7 +7,6 @@
 
 #include "mlir/Transforms/DialectConversion.h"
 
-#include <algorithm>
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -17,14 +16,6 @@ std::string mlir::moe::getUserOpName(Operation *op) {
   if (name.consume_front("moe.buffer."))
     return ("moe." + name).str();
   return name.str();
-}
-
-std::string mlir::moe::getKernelName(Operation *op, StringRef step) {
-  std::string name = getUserOpName(op);
-  std::replace(name.begin(), name.end(), '.', '_');
-  if (!step.empty())
-    name += ("_" + step).str();
-  return name + "_kernel";
 }
 
 LogicalResult mlir::moe::checkBufferized(Operation *root, StringRef pass,
@@ -46,49 +37,9 @@ LogicalResult mlir::moe::checkBufferized(Operation *root, StringRef pass,
 
 namespace {
 
-/// Emits the algorithm of `op`; returns the value that replaces its result,
-/// if it has one.
-Value lowerOp(ImplicitLocOpBuilder &b, const LoweringTarget &target,
-              BufferLoadOp op) {
-  emitLoad(b, target, op);
-  return {};
-}
-Value lowerOp(ImplicitLocOpBuilder &b, const LoweringTarget &target,
-              BufferUpdateBiasOp op) {
-  emitUpdateBias(b, target, op);
-  return {};
-}
-Value lowerOp(ImplicitLocOpBuilder &b, const LoweringTarget &target,
-              BufferImbalanceOp op) {
-  Value result =
-      target.allocScratch(b, MemRefType::get({1}, b.getF32Type()));
-  emitImbalance(b, target, op, result);
-  Value value = target.loadScalar(b, result);
-  target.releaseScratch(b, result);
-  return value;
-}
-Value lowerOp(ImplicitLocOpBuilder &b, const LoweringTarget &target,
-              BufferNormalizeOp op) {
-  emitNormalize(b, target, op);
-  return {};
-}
-Value lowerOp(ImplicitLocOpBuilder &b, const LoweringTarget &target,
-              BufferDispatchOp op) {
-  emitDispatch(b, target, op);
-  return {};
-}
-Value lowerOp(ImplicitLocOpBuilder &b, const LoweringTarget &target,
-              BufferPermuteOp op) {
-  emitPermute(b, target, op);
-  return {};
-}
-Value lowerOp(ImplicitLocOpBuilder &b, const LoweringTarget &target,
-              BufferCombineOp op) {
-  emitCombine(b, target, op);
-  return {};
-}
-
-template <typename OpTy>
+/// Lowers an op whose algorithm writes its outputs with `emit`.
+template <typename OpTy,
+          void (*emit)(ImplicitLocOpBuilder &, const LoweringTarget &, OpTy)>
 class SharedLowering : public OpConversionPattern<OpTy> {
 public:
   SharedLowering(MLIRContext *ctx,
@@ -101,10 +52,32 @@ public:
     if (failed(target->checkSupported(op)))
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    if (Value result = lowerOp(b, *target, op))
-      rewriter.replaceOp(op, result);
-    else
-      rewriter.eraseOp(op);
+    emit(b, *target, op);
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+private:
+  std::shared_ptr<const LoweringTarget> target;
+};
+
+/// moe.imbalance: the metric goes through a scratch cell to the host value
+/// that replaces the op.
+class ImbalanceLowering : public OpConversionPattern<BufferImbalanceOp> {
+public:
+  ImbalanceLowering(MLIRContext *ctx,
+                    std::shared_ptr<const LoweringTarget> target)
+      : OpConversionPattern(ctx), target(std::move(target)) {}
+
+  LogicalResult
+  matchAndRewrite(BufferImbalanceOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value cell = target->allocScratch(b, MemRefType::get({1}, b.getF32Type()));
+    emitImbalance(b, *target, op, cell);
+    Value value = target->loadScalar(b, cell);
+    target->releaseScratch(b, cell);
+    rewriter.replaceOp(op, value);
     return success();
   }
 
@@ -116,10 +89,11 @@ private:
 
 void mlir::moe::populateSharedLoweringPatterns(
     RewritePatternSet &patterns, std::shared_ptr<const LoweringTarget> target) {
-  patterns.add<SharedLowering<BufferLoadOp>, SharedLowering<BufferUpdateBiasOp>,
-               SharedLowering<BufferImbalanceOp>,
-               SharedLowering<BufferNormalizeOp>,
-               SharedLowering<BufferDispatchOp>,
-               SharedLowering<BufferPermuteOp>,
-               SharedLowering<BufferCombineOp>>(patterns.getContext(), target);
+  patterns.add<SharedLowering<BufferLoadOp, emitLoad>,
+               SharedLowering<BufferUpdateBiasOp, emitUpdateBias>,
+               SharedLowering<BufferNormalizeOp, emitNormalize>,
+               SharedLowering<BufferDispatchOp, emitDispatch>,
+               SharedLowering<BufferPermuteOp, emitPermute>,
+               SharedLowering<BufferCombineOp, emitCombine>, ImbalanceLowering>(
+      patterns.getContext(), target);
 }

@@ -115,23 +115,6 @@ void emitGridStride(ImplicitLocOpBuilder &b, const KernelContext &ctx,
   emitFor(b, first, n, body, stride);
 }
 
-/// One thread.
-class SingleThread : public ThreadGroup {
-public:
-  void forEach(ImplicitLocOpBuilder &b, Value lb, Value ub,
-               BodyFn body) const override {
-    emitFor(b, lb, ub, body);
-  }
-  SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                            ValueRange init, ArrayRef<Reduction>,
-                            IterBodyFn body) const override {
-    return emitForIter(b, lb, ub, init, body);
-  }
-  void single(ImplicitLocOpBuilder &b,
-              function_ref<void(ImplicitLocOpBuilder &)> body) const override {
-    body(b);
-  }
-};
 
 /// The threads of a block; reductions go through a workgroup buffer of
 /// kBlockSize elements per element type, declared on first use.
@@ -233,7 +216,7 @@ void GPUTarget::forEachItem(ImplicitLocOpBuilder &b, StringRef name, Value n,
              [&](ImplicitLocOpBuilder &b, const KernelContext &ctx) {
                emitGridStride(b, ctx, numBlocks, n,
                               [&](ImplicitLocOpBuilder &b, Value item) {
-                                body(b, SingleThread(), item);
+                                body(b, SingleThreadGroup(), item);
                               });
              });
 }

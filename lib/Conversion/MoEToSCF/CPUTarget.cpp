@@ -35,31 +35,9 @@ void mlir::moe::emitIncrement(ImplicitLocOpBuilder &b, Value counts,
   store(b, arith::AddIOp::create(b, old, one), counts, index);
 }
 
-namespace {
-
-/// The one thread of the CPU.
-class SerialGroup : public ThreadGroup {
-public:
-  void forEach(ImplicitLocOpBuilder &b, Value lb, Value ub,
-               BodyFn body) const override {
-    emitFor(b, lb, ub, body);
-  }
-  SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                            ValueRange init, ArrayRef<Reduction>,
-                            IterBodyFn body) const override {
-    return emitForIter(b, lb, ub, init, body);
-  }
-  void single(ImplicitLocOpBuilder &b,
-              function_ref<void(ImplicitLocOpBuilder &)> body) const override {
-    body(b);
-  }
-};
-
-} // namespace
-
 void CPUTarget::forEachItem(ImplicitLocOpBuilder &b, StringRef, Value n,
                             ItemKind, ItemBodyFn body) const {
-  SerialGroup group;
+  SingleThreadGroup group;
   // A single item needs no loop (the result of an imbalance op, the offset
   // scan of a dispatch).
   if (matchPattern(n, m_One())) {

@@ -55,6 +55,18 @@ public:
                       function_ref<void(ImplicitLocOpBuilder &)> body) const = 0;
 };
 
+/// One thread: loops run in order.
+class SingleThreadGroup : public ThreadGroup {
+public:
+  void forEach(ImplicitLocOpBuilder &b, Value lb, Value ub,
+               BodyFn body) const override;
+  SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
+                            ValueRange init, ArrayRef<Reduction> kinds,
+                            IterBodyFn body) const override;
+  void single(ImplicitLocOpBuilder &b,
+              function_ref<void(ImplicitLocOpBuilder &)> body) const override;
+};
+
 /// How the items of an op map to threads.
 enum class ItemKind {
   /// An item is a few scalar steps: one thread each.
