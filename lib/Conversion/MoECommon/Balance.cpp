@@ -81,7 +81,7 @@ void mlir::moe::emitUpdateBias(ImplicitLocOpBuilder &b,
   bool batched = biasType.getRank() == 2;
   Value numRows = batched ? dimOf(b, op.getBias(), 0) : constIndex(b, 1);
   target.forEachItem(
-      b, getKernelName(op), numRows, ItemKind::Group,
+      b, getKernelName(op), numRows, ItemKind::Block,
       [&](ImplicitLocOpBuilder &b, const ThreadGroup &group, Value row) {
         SmallVector<Value> prefix;
         if (batched)
@@ -132,7 +132,7 @@ void mlir::moe::emitImbalance(ImplicitLocOpBuilder &b,
                               BufferImbalanceOp op, Value result) {
   int64_t numExperts = op.getLoad().getType().getDimSize(0);
   target.forEachItem(
-      b, getKernelName(op), constIndex(b, 1), ItemKind::Group,
+      b, getKernelName(op), constIndex(b, 1), ItemKind::Block,
       [&](ImplicitLocOpBuilder &b, const ThreadGroup &group, Value) {
         auto [sum, max] =
             emitLoadSumMax(b, group, op.getLoad(), {}, numExperts);

@@ -130,7 +130,7 @@ void mlir::moe::emitPermute(ImplicitLocOpBuilder &b,
   Value width = dimOf(b, input, 1);
   Type elementType = elementTypeOf(input);
   target.forEachItem(
-      b, getKernelName(op), dimOf(b, output, 0), ItemKind::Group,
+      b, getKernelName(op), dimOf(b, output, 0), ItemKind::Block,
       [&](ImplicitLocOpBuilder &b, const ThreadGroup &group, Value p) {
         Value id = load(b, op.getTokenIds(), p);
         Value valid = emitInRange(b, id, numTokens);
@@ -157,7 +157,7 @@ void mlir::moe::emitCombine(ImplicitLocOpBuilder &b,
                             const LoweringTarget &target, BufferCombineOp op) {
   Value width = dimOf(b, op.getExpertOut(), 1);
   target.forEachItem(
-      b, getKernelName(op), dimOf(b, op.getWeights(), 0), ItemKind::Group,
+      b, getKernelName(op), dimOf(b, op.getWeights(), 0), ItemKind::Block,
       [&](ImplicitLocOpBuilder &b, const ThreadGroup &group, Value t) {
         group.forEach(b, constIndex(b, 0), width,
                       [&](ImplicitLocOpBuilder &b, Value h) {

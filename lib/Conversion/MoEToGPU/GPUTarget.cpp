@@ -204,7 +204,7 @@ LogicalResult GPUTarget::checkSupported(Operation *op) const {
 
 void GPUTarget::forEachItem(ImplicitLocOpBuilder &b, StringRef name, Value n,
                             ItemKind kind, ItemBodyFn body) const {
-  if (kind == ItemKind::Group) {
+  if (kind == ItemKind::Block) {
     emitLaunch(b, name, n, kBlockSize, {},
                [&](ImplicitLocOpBuilder &b, const KernelContext &ctx) {
                  body(b, BlockGroup(ctx), ctx.blockId);

@@ -32,8 +32,8 @@ enum class Reduction {
 Value emitReductionStep(ImplicitLocOpBuilder &b, Reduction kind, Value x,
                         Value y);
 
-/// The threads that work on one item together: one thread on the CPU, a
-/// block of threads on the GPU.
+/// The threads that work on one item together: one thread on the CPU, one
+/// thread or a block of threads on the GPU (see ItemKind).
 class ThreadGroup {
 public:
   virtual ~ThreadGroup() = default;
@@ -71,8 +71,8 @@ public:
 enum class ItemKind {
   /// An item is a few scalar steps: one thread each.
   Thread,
-  /// An item is a reduction or a wide row: a group of threads each.
-  Group,
+  /// An item is a reduction or a wide row: a block of threads each on a GPU.
+  Block,
 };
 
 /// Adds one to counter `index` (an index in [0, size)) of a count buffer.
