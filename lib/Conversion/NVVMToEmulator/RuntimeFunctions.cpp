@@ -9,33 +9,22 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/Builders.h"
 
+#include <iterator>
+
 using namespace mlir;
 using namespace mlir::moe;
 
-static constexpr RuntimeFunction kRuntimeFunctions[] = {
-    RuntimeFunction::SpecialRegister, RuntimeFunction::Shuffle,
-    RuntimeFunction::ShufflePredicate, RuntimeFunction::Redux,
-    RuntimeFunction::Barrier,         RuntimeFunction::SharedAccess,
-    RuntimeFunction::Launch};
+/// Names by RuntimeFunction, in its order.
+static constexpr StringLiteral kNames[] = {
+    "moeEmuSpecialRegister", "moeEmuShuffle", "moeEmuShufflePredicate",
+    "moeEmuRedux",           "moeEmuBarrier", "moeEmuSharedAccess",
+    "moeEmuLaunch"};
+static_assert(std::size(kNames) ==
+                  static_cast<size_t>(RuntimeFunction::Launch) + 1,
+              "one name per runtime function");
 
 StringRef moe::getRuntimeFunctionName(RuntimeFunction function) {
-  switch (function) {
-  case RuntimeFunction::SpecialRegister:
-    return "moeEmuSpecialRegister";
-  case RuntimeFunction::Shuffle:
-    return "moeEmuShuffle";
-  case RuntimeFunction::ShufflePredicate:
-    return "moeEmuShufflePredicate";
-  case RuntimeFunction::Redux:
-    return "moeEmuRedux";
-  case RuntimeFunction::Barrier:
-    return "moeEmuBarrier";
-  case RuntimeFunction::SharedAccess:
-    return "moeEmuSharedAccess";
-  case RuntimeFunction::Launch:
-    return "moeEmuLaunch";
-  }
-  llvm_unreachable("unknown runtime function");
+  return kNames[static_cast<size_t>(function)];
 }
 
 LLVM::LLVMFunctionType moe::getRuntimeFunctionType(MLIRContext *context,
@@ -82,8 +71,9 @@ LLVM::LLVMFuncOp moe::lookupOrDeclareRuntimeFunction(OpBuilder &builder,
 
 LogicalResult moe::verifyRuntimeFunctionNames(ModuleOp module) {
   bool valid = true;
-  for (RuntimeFunction function : kRuntimeFunctions) {
-    StringRef name = getRuntimeFunctionName(function);
+  for (size_t index = 0; index < std::size(kNames); ++index) {
+    auto function = static_cast<RuntimeFunction>(index);
+    StringRef name = kNames[index];
     Operation *existing = module.lookupSymbol(name);
     if (!existing)
       continue;
