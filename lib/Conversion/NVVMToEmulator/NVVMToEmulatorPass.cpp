@@ -99,7 +99,7 @@ static LogicalResult convertNVVMOps(ArrayRef<gpu::GPUModuleOp> gpuModules) {
     SmallVector<Operation *> ops;
     for (gpu::GPUModuleOp gpuModule : gpuModules)
       gpuModule.walk([&](Operation *op) {
-        if (isa<NVVM::NVVMDialect>(op->getDialect()))
+        if (isa_and_present<NVVM::NVVMDialect>(op->getDialect()))
           ops.push_back(op);
       });
     return ops;
