@@ -55,7 +55,7 @@ config.substitutions.append(
               [os.path.join(config.llvm_lib_dir, lib) for lib in
                ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so")])))
 
-# The GPU emulator (lib/Runtime/GpuEmulator.cpp) needs no GPU: always there.
+# The GPU emulator (lib/Runtime/Emulator) needs no GPU: always there.
 config.substitutions.append(
     ("%emulator_runner_libs",
      ",".join([os.path.join(config.moe_lib_dir, "libmoe_gpu_emulator.so")] +

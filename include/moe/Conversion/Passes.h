@@ -10,6 +10,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
+#include "moe/Conversion/NVVMToEmulator/NVVMToEmulator.h"
 
 namespace mlir {
 class RewritePatternSet;

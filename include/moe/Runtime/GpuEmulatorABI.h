@@ -2,9 +2,9 @@
  *
  * Part of moe-mlir.
  *
- * `--moe-nvvm-to-emulator` turns NVVM kernels into host functions whose
- * thread-dependent operations call into `moe_gpu_emulator` (see
- * lib/Runtime/GpuEmulator.cpp and docs/emulator.md). The pass and the
+ * `--convert-nvvm-kernels-to-emulator` turns NVVM kernels into host
+ * functions whose thread-dependent operations call into `moe_gpu_emulator`
+ * (see lib/Runtime/Emulator/ and docs/emulator.md). The pass and the
  * runtime agree on these C entry points and constants; nothing else is
  * shared.
  *

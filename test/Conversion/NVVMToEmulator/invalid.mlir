@@ -100,3 +100,29 @@ module attributes {gpu.container_module} {
     }
   }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    llvm.func @k(%v: f32, %out: !llvm.ptr) attributes {gpu.kernel, nvvm.kernel} {
+      %all = llvm.mlir.constant(-1 : i32) : i32
+      // expected-error @below {{'nvvm.redux.sync' op cannot be run by the GPU emulator (it emulates redux.sync on 32-bit integers)}}
+      %m = nvvm.redux.sync fmax %v, %all : f32 -> f32
+      llvm.store %m, %out : f32, !llvm.ptr
+      llvm.return
+    }
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  // expected-error @below {{'moeEmuShuffle' is a symbol of the module and an entry point of the GPU emulator}}
+  llvm.mlir.global internal @moeEmuShuffle() : i32
+  gpu.module @kernels {
+    llvm.func @k() attributes {gpu.kernel, nvvm.kernel} {
+      llvm.return
+    }
+  }
+}

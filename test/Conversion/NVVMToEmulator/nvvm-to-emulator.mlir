@@ -88,12 +88,12 @@
 // CHECK: llvm.call @moeEmuLaunch(%[[NAME]], %[[THUNK]], %[[PARAMS]], %[[BLOCKS]], [[ONE:%[0-9]+]], [[ONE]], [[THREADS:%[0-9]+]], [[ONE]], [[ONE]], %{{[0-9]+}}, %[[BUFFERS]], %[[BYTES]], %{{[0-9]+}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i32, !llvm.ptr, !llvm.ptr, i32) -> ()
 // CHECK: llvm.intr.stackrestore %[[STACK]] : !llvm.ptr
 // CHECK-NOT: gpu.launch_func
-// CHECK: llvm.func @moeEmuSpecialRegister(i32) -> i32
-// CHECK: llvm.func @moeEmuBarrier()
-// CHECK: llvm.func @moeEmuShuffle(i32, i32, i32, i32, i32) -> i32
-// CHECK: llvm.func @moeEmuShufflePredicate() -> i32
-// CHECK: llvm.func @moeEmuRedux(i32, i32, i32) -> i32
-// CHECK: llvm.func @moeEmuLaunch(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i32, !llvm.ptr, !llvm.ptr, i32)
+// CHECK-DAG: llvm.func @moeEmuSpecialRegister(i32) -> i32
+// CHECK-DAG: llvm.func @moeEmuBarrier()
+// CHECK-DAG: llvm.func @moeEmuShuffle(i32, i32, i32, i32, i32) -> i32
+// CHECK-DAG: llvm.func @moeEmuShufflePredicate() -> i32
+// CHECK-DAG: llvm.func @moeEmuRedux(i32, i32, i32) -> i32
+// CHECK-DAG: llvm.func @moeEmuLaunch(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i32, !llvm.ptr, !llvm.ptr, i32)
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     llvm.mlir.global internal @slots() {addr_space = 3 : i32} : !llvm.array<64 x f32>
