@@ -40,10 +40,13 @@ class ReferenceCases(lit.formats.ShTest):
         self.list_command = [python, reference, "list"]
         self.cases = None
 
-    def _cases(self):
+    def _cases(self, litConfig):
         if self.cases is None:
-            out = subprocess.run(self.list_command, check=True,
-                                 stdout=subprocess.PIPE, text=True).stdout
+            try:
+                out = subprocess.run(self.list_command, check=True,
+                                     stdout=subprocess.PIPE, text=True).stdout
+            except (OSError, subprocess.CalledProcessError) as e:
+                litConfig.fatal("cannot list the reference cases: %s" % e)
             self.cases = out.split()
         return self.cases
 
@@ -51,10 +54,11 @@ class ReferenceCases(lit.formats.ShTest):
         for test in super().getTestsForPath(suite, path_in_suite, litConfig,
                                             localConfig):
             with open(test.getSourcePath(), encoding="utf-8") as f:
-                if CASE not in f.read():
-                    yield test
-                    continue
-            for case in self._cases():
+                per_case = CASE in f.read()
+            if not per_case:
+                yield test
+                continue
+            for case in self._cases(litConfig):
                 yield CaseTest(suite, path_in_suite + (case,), localConfig,
                                test.getSourcePath(), case)
 
