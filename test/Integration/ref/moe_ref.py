@@ -1296,6 +1296,157 @@ def single_token_dynamic():
     return k
 
 
+# ---------------------------------------------------------------------------
+# Cases for every selection path
+# ---------------------------------------------------------------------------
+#
+# The cases above use K <= 16, E a multiple of 16 and at most 16 groups of at
+# most 64 experts: the CPU's threshold path with its groups in vectors. The
+# cases below reach the other paths of the CPU selection (Selector in
+# lib/Conversion/MoEToSCF/MoEToLoops.cpp) and of the GPU warp selection
+# (emitWarpSelection in lib/Conversion/MoEToGPU/MoEToGPU.cpp); the emulator
+# runs every case for sm_90 (redux.sync arg-max) and sm_75 (shuffle
+# butterfly).
+#
+# - route_k24_e40_dynamic: K > 16, the CPU's K rounds of arg-max, on rows
+#   held in one vector (E = 40 padded to 48, and E = 64 exactly); E = 40 has
+#   a scalar tail; vector groups. GPU: K = 24; a second slot per lane that
+#   only lanes 0..7 fill.
+# - topk_k32_e200_g40_dynamic: K > 16 on wider rows (the CPU's two-level
+#   tournament over chunks of 16 experts), 40 groups (more than 16: the CPU's
+#   scalar group path), a scalar tail (E = 200). GPU: K = 32, the largest;
+#   7 slots per lane, the last partial; 40 groups.
+# - route_e512_g4_wide_groups_dynamic: groups of 128 experts (more than 64:
+#   the CPU's scalar group path) on the threshold path. GPU: 16 slots.
+# - route_e1024_g64_k16_dynamic: 64 groups (scalar groups) with K = 16, the
+#   largest K of the CPU's threshold path. GPU: the largest row (32 slots per
+#   lane) and 64 groups (every bit of the kept-group mask).
+# - route_e72_g9_keep3_dynamic: E = 72 (a scalar tail of 8) and E = 13 (no
+#   vector chunk at all) on the threshold path, with vector groups (9 of 8
+#   experts, 13 of one). GPU: a last slot of 8 lanes, one slot of 13.
+# - topk_candidates_over_16_dynamic: rows where more than 16 experts reach
+#   the CPU's threshold (the best keys in one lane of the vectors, or equal
+#   keys), so that its arg-max over the candidates decides, after the narrow
+#   (K <= 6) and the wide ranks; vector groups of exactly 64 experts. GPU:
+#   exact ties, decided by expert index in both arg-max forms.
+
+
+@case
+def route_k24_e40_dynamic():
+    k = Kernel("route_k24_e40_dynamic",
+               "K > 16 on rows of at most 64 experts: route E = 40 top-24 (sigmoid, bias, "
+               "normalize 2.5); topk E = 40 in 5 groups of 8 keep 4, top-20; topk E = 64 "
+               "(softmax), top-17")
+    rng = rng_for(150)
+    x = k.arg("x", _logits(rng, 37, 40, 1.5), "f32", dyn=True)
+    b = k.arg("b", rng.normal(0, 0.1, 40), "f32")
+    x64 = k.arg("x64", _logits(rng, 23, 64, 2.0), "f32", dyn=True)
+    w, i, c = k.route("sigmoid", x, b, 24, normalize=True, scale=2.5)
+    w2, i2 = k.topk(k.score("sigmoid", x), b, 20, num_groups=5, topk_groups=4)
+    w3, i3 = k.topk(k.score("softmax", x64), None, 17)
+    k.ret(w, i, c, w2, i2, w3, i3)
+    return k
+
+
+@case
+def topk_k32_e200_g40_dynamic():
+    k = Kernel("topk_k32_e200_g40_dynamic",
+               "K = 32 on rows of E = 200: route in 40 groups of 5 keep 10 (sigmoid, bias, "
+               "normalize), topk without groups (i64 indices)")
+    rng = rng_for(751)
+    x = k.arg("x", _logits(rng, 29, 200, 1.5), "f32", dyn=True)
+    b = k.arg("b", rng.normal(0, 0.1, 200), "f32")
+    w, i, c = k.route("sigmoid", x, b, 32, num_groups=40, topk_groups=10, normalize=True)
+    w2, i2 = k.topk(k.score("sigmoid", x), b, 32, idx="i64")
+    k.ret(w, i, c, w2, i2)
+    return k
+
+
+@case
+def route_e512_g4_wide_groups_dynamic():
+    k = Kernel("route_e512_g4_wide_groups_dynamic",
+               "groups wider than 64 experts: E = 512 in 4 groups of 128 keep 2, top-8; route "
+               "(sigmoid, bias, normalize 2.5, group_top 2) and topk (group_top 4)")
+    rng = rng_for(52)
+    x = k.arg("x", _logits(rng, 25, 512, 1.5), "f32", dyn=True)
+    b = k.arg("b", rng.normal(0, 0.1, 512), "f32")
+    w, i, c = k.route("sigmoid", x, b, 8, num_groups=4, topk_groups=2, normalize=True,
+                      scale=2.5)
+    w2, i2 = k.topk(k.score("sigmoid", x), b, 8, num_groups=4, topk_groups=2, group_top=4)
+    k.ret(w, i, c, w2, i2)
+    return k
+
+
+@case
+def route_e1024_g64_k16_dynamic():
+    k = Kernel("route_e1024_g64_k16_dynamic",
+               "E = 1024 in 64 groups of 16 keep 8, top-16 (sigmoid, bias, normalize, "
+               "i64 counts), imbalance")
+    rng = rng_for(53)
+    x = k.arg("x", _logits(rng, 19, 1024, 1.5), "f32", dyn=True)
+    b = k.arg("b", rng.normal(0, 0.1, 1024), "f32")
+    w, i, c = k.route("sigmoid", x, b, 16, cnt="i64", num_groups=64, topk_groups=8,
+                      normalize=True)
+    k.ret(w, i, c, k.imbalance(c))
+    return k
+
+
+@case
+def route_e72_g9_keep3_dynamic():
+    k = Kernel("route_e72_g9_keep3_dynamic",
+               "E not a multiple of 16: route on bf16 logits, E = 72 in 9 groups of 8 keep 3, "
+               "top-6 (bias, normalize); topk E = 13, top-3 and 13 single-expert groups keep 5, "
+               "top-4")
+    rng = rng_for(54)
+    x = k.arg("x", _logits(rng, 41, 72, 2.0), "bf16", dyn=True)
+    b = k.arg("b", rng.normal(0, 0.1, 72), "f32")
+    x13 = k.arg("x13", _logits(rng, 30, 13), "f32", dyn=True)
+    b13 = k.arg("b13", rng.normal(0, 0.1, 13), "f32")
+    w, i, c = k.route("sigmoid", x, b, 6, num_groups=9, topk_groups=3, normalize=True)
+    s13 = k.score("sigmoid", x13)
+    w2, i2 = k.topk(s13, b13, 3)
+    w3, i3 = k.topk(s13, b13, 4, num_groups=13, topk_groups=5)
+    k.ret(w, i, c, w2, i2, w3, i3)
+    return k
+
+
+def _crowded_scores(rng, T, E, lanes=16):
+    """Scores whose best experts share one lane of the CPU's vectors (e % 16):
+    more than 16 experts reach the threshold taken from the lane maxima, with
+    distinct keys; every third row has only a few distinct (exactly equal)
+    values; the others are plain."""
+    s = rng.normal(0.0, 0.3, size=(T, E)).astype(F32)
+    for t in range(T):
+        if t % 3 == 0:
+            lane = rng.integers(0, lanes)
+            crowd = np.arange(lane, E, lanes)
+            s[t, crowd] = 1.5 + 0.0625 * rng.permutation(len(crowd))
+        elif t % 3 == 1:
+            s[t] = np.array([0.25, 0.5, 0.75], dtype=F32)[rng.integers(0, 3, size=E)]
+            if t % 2:
+                s[t] = 0.5
+    return s
+
+
+@case
+def topk_candidates_over_16_dynamic():
+    k = Kernel("topk_candidates_over_16_dynamic",
+               "rows where more than 16 experts reach the selection threshold (the best keys "
+               "in one vector lane, or equal keys), E = 512: topk top-8 and top-4, topk in 8 "
+               "groups of 64 keep 4, top-6 (bias); route on such logits, top-8")
+    rng = rng_for(55)
+    E = 512
+    s = k.arg("s", _crowded_scores(rng, 24, E), "f32", dyn=True)
+    b = k.arg("b", np.array([0.0, 0.25] * (E // 2), dtype=F32), "f32")
+    x = k.arg("x", _crowded_scores(rng, 18, E), "f32", dyn=True)
+    w1, i1 = k.topk(s, None, 8)
+    w2, i2 = k.topk(s, None, 4)
+    w3, i3 = k.topk(s, b, 6, num_groups=8, topk_groups=4)
+    w4, i4, c4 = k.route("sigmoid", x, None, 8, normalize=True)
+    k.ret(w1, i1, w2, i2, w3, i3, w4, i4, c4)
+    return k
+
+
 def build(name):
     """Builds case `name` (a Kernel holding program and expected values)."""
     if name not in CASES:

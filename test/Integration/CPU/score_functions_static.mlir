@@ -1,7 +1,0 @@
-// Case 'score_functions_static' of the independent NumPy reference (test/Integration/ref):
-// the program and its expected values both come from moe_ref.py.
-// RUN: %moe_ref gen score_functions_static > %t.mlir
-// RUN: moe-opt %t.mlir --moe-lower-to-cpu | mlir-runner -e main --entry-point-result=void --shared-libs=%runner_libs > %t.fused.out
-// RUN: %moe_ref check score_functions_static %t.fused.out
-// RUN: moe-opt %t.mlir --moe-lower-to-cpu="fuse-routing=0" | mlir-runner -e main --entry-point-result=void --shared-libs=%runner_libs > %t.unfused.out
-// RUN: %moe_ref check score_functions_static %t.unfused.out

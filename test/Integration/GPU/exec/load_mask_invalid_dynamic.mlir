@@ -1,6 +1,0 @@
-// Case 'load_mask_invalid_dynamic' of the independent NumPy reference on an NVIDIA GPU: the same
-// program and expected values as test/Integration/CPU/load_mask_invalid_dynamic.mlir.
-// REQUIRES: cuda
-// RUN: %moe_ref gen load_mask_invalid_dynamic > %t.mlir
-// RUN: moe-opt %t.mlir --moe-lower-to-nvvm | mlir-runner -e main --entry-point-result=void --shared-libs=%cuda_runner_libs > %t.out
-// RUN: %moe_ref check load_mask_invalid_dynamic %t.out

@@ -1,6 +1,0 @@
-// Case 'route_no_bias_i64_static' of the independent NumPy reference on an NVIDIA GPU: the same
-// program and expected values as test/Integration/CPU/route_no_bias_i64_static.mlir.
-// REQUIRES: cuda
-// RUN: %moe_ref gen route_no_bias_i64_static > %t.mlir
-// RUN: moe-opt %t.mlir --moe-lower-to-nvvm | mlir-runner -e main --entry-point-result=void --shared-libs=%cuda_runner_libs > %t.out
-// RUN: %moe_ref check route_no_bias_i64_static %t.out
