@@ -44,9 +44,10 @@ func.func @all_ops(%x: tensor<?x160xf16>, %b: tensor<160xf32>, %rows: tensor<?x3
 }
 
 // Translated to LLVM IR, the binaries load in a global constructor and the
-// launches call the runtime.
-// LLVMIR-DAG: @llvm.global_ctors = {{.*}}@all_ops_kernel_load
+// launches call the runtime; each kernel's binary is named after its op.
+// LLVMIR-DAG: @llvm.global_ctors = {{.*}}@moe_route_kernel_load
 // LLVMIR-DAG: call ptr @mgpuModuleGetFunction(
 // LLVMIR-DAG: call void @mgpuLaunchKernel(
-// LLVMIR-DAG: define internal void @all_ops_kernel_load()
+// LLVMIR-DAG: define internal void @moe_route_kernel_load()
+// LLVMIR-DAG: define internal void @moe_dispatch_scan_kernel_load()
 // LLVMIR-DAG: call ptr @mgpuModuleLoad(
