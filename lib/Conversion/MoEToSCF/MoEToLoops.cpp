@@ -11,6 +11,7 @@
 
 #include "moe/Conversion/MoECommon/Builders.h"
 #include "moe/Conversion/MoECommon/RoutingMath.h"
+#include "moe/Conversion/MoEToSCF/TrainingToLoops.h" // Training ops.
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -1453,9 +1454,11 @@ struct ConvertMoEToLoopsPass
                         BufferLoadOp, BufferUpdateBiasOp, BufferImbalanceOp,
                         BufferRouteOp, BufferDispatchOp, BufferPermuteOp,
                         BufferCombineOp>();
+    addMoETrainingIllegalOps(target); // Training ops: TrainingToLoops.cpp.
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(&getContext());
     populateMoEToLoopsPatterns(patterns);
+    populateMoETrainingToLoopsPatterns(patterns); // Training ops.
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();
