@@ -180,40 +180,59 @@ bool isContiguous(Value memref) {
 // Per-token math
 //===----------------------------------------------------------------------===//
 
-/// The scores of token t into the `scores` row. For softmax the row maximum
-/// and the sum of exp(x - max) come first (the exponentials are kept in the
-/// row and divided in place).
-void emitScores(ImplicitLocOpBuilder &b, const RowLoop &row,
-                ScoreFunction function, Value logits, Value t, Value scores) {
+/// The scores of token t into the `scores` row; returns, in the same pass,
+/// sum_e s[e] and sum_e weights[e] * s[e] (both 0 without `weights`). For
+/// softmax the row maximum and the sum of exp(x - max) come first (the
+/// exponentials are kept in the row and divided in place).
+std::pair<Value, Value> emitScores(ImplicitLocOpBuilder &b,
+                                   const RowLoop &row, ScoreFunction function,
+                                   Value logits, Value t, Value scores,
+                                   Value weights) {
+  // Stores the chunk's scores and returns what the sums add.
+  auto finish = [&](ImplicitLocOpBuilder &b, Value score, Value e,
+                    int64_t lanes) -> SmallVector<Value> {
+    RowLoop::write(b, score, scores, e, lanes);
+    if (!weights)
+      return {};
+    Value weight = RowLoop::read(b, weights, e, lanes);
+    return {score, arith::MulFOp::create(b, weight, score)};
+  };
+  unsigned numSums = weights ? 2 : 0;
+  SmallVector<Value> sums;
   if (function != ScoreFunction::softmax) {
-    row.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+    sums = row.reduce(b, numSums, [&](ImplicitLocOpBuilder &b, Value e,
+                                      int64_t lanes) {
       Value x = RowLoop::read(b, logits, {t, e}, lanes);
-      RowLoop::write(b, emitScore(b, function, x, {}, ExpKind::Polynomial),
-                     scores, e, lanes);
+      return finish(b, emitScore(b, function, x, {}, ExpKind::Polynomial), e,
+                    lanes);
     });
-    return;
+  } else {
+    Value max = row.reduce(
+        b, 1,
+        [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+          return SmallVector<Value>{RowLoop::read(b, logits, {t, e}, lanes)};
+        },
+        /*max=*/true)[0];
+    Value sum = row.reduce(b, 1, [&](ImplicitLocOpBuilder &b, Value e,
+                                     int64_t lanes) {
+      Value x = RowLoop::read(b, logits, {t, e}, lanes);
+      Value shifted =
+          arith::SubFOp::create(b, x, RowLoop::broadcast(b, max, lanes));
+      Value exp = emitExp(b, shifted, ExpKind::Polynomial);
+      RowLoop::write(b, exp, scores, e, lanes);
+      return SmallVector<Value>{exp};
+    })[0];
+    sums = row.reduce(b, numSums, [&](ImplicitLocOpBuilder &b, Value e,
+                                      int64_t lanes) {
+      Value exp = RowLoop::read(b, scores, e, lanes);
+      return finish(
+          b, arith::DivFOp::create(b, exp, RowLoop::broadcast(b, sum, lanes)),
+          e, lanes);
+    });
   }
-  Value max = row.reduce(
-      b, 1,
-      [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
-        return SmallVector<Value>{RowLoop::read(b, logits, {t, e}, lanes)};
-      },
-      /*max=*/true)[0];
-  Value sum = row.reduce(b, 1, [&](ImplicitLocOpBuilder &b, Value e,
-                                   int64_t lanes) {
-    Value x = RowLoop::read(b, logits, {t, e}, lanes);
-    Value shifted =
-        arith::SubFOp::create(b, x, RowLoop::broadcast(b, max, lanes));
-    Value exp = emitExp(b, shifted, ExpKind::Polynomial);
-    RowLoop::write(b, exp, scores, e, lanes);
-    return SmallVector<Value>{exp};
-  })[0];
-  row.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
-    Value exp = RowLoop::read(b, scores, e, lanes);
-    RowLoop::write(
-        b, arith::DivFOp::create(b, exp, RowLoop::broadcast(b, sum, lanes)),
-        scores, e, lanes);
-  });
+  if (!weights)
+    return {Value(), Value()};
+  return {sums[0], sums[1]};
 }
 
 /// dx of one chunk from ds and the scores, through the score function;
@@ -345,21 +364,70 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
       RowLoop::write(b, RowLoop::splat(b, 0.0, lanes), routeRow, e, lanes);
     });
 
+  // Routing gradient of token t: g_j over the valid pairs (from the scores
+  // of the chosen experts), added into the route row; returns
+  // sum_j g_j * s[i_j].
+  auto emitRoute = [&](ImplicitLocOpBuilder &b, Value t) -> Value {
+    Value scale = emitF32(b, spec.scale);
+    SmallVector<Value> sums = emitForIter(
+        b, 0, numChosen, ValueRange{zero, zero},
+        [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
+          auto [expert, valid] = emitPairExpert(b, spec.indices, t, j, experts);
+          Value w = arith::SelectOp::create(b, valid, load(b, scores, expert),
+                                            zero);
+          Value dw = load(b, spec.grad, {t, j});
+          Value dwW = arith::SelectOp::create(
+              b, valid, arith::MulFOp::create(b, dw, w), zero);
+          return SmallVector<Value>{arith::AddFOp::create(b, acc[0], w),
+                                    arith::AddFOp::create(b, acc[1], dwW)};
+        });
+    Value weightSum = sums[0], dwDotW = sums[1];
+    return emitForIter(
+        b, 0, numChosen, ValueRange{zero},
+        [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
+          auto [expert, valid] = emitPairExpert(b, spec.indices, t, j, experts);
+          Value dw = load(b, spec.grad, {t, j});
+          Value g;
+          if (spec.normalize) {
+            // scale * (dw - <dw, w> / S) / S; the row is 0 when S == 0.
+            Value q = arith::DivFOp::create(b, dwDotW, weightSum);
+            g = arith::DivFOp::create(
+                b,
+                arith::MulFOp::create(b, scale,
+                                      arith::SubFOp::create(b, dw, q)),
+                weightSum);
+            Value isZero = arith::CmpFOp::create(
+                b, arith::CmpFPredicate::OEQ, weightSum, zero);
+            g = arith::SelectOp::create(b, isZero, zero, g);
+          } else {
+            g = arith::MulFOp::create(b, scale, dw);
+          }
+          g = arith::SelectOp::create(b, valid, g, zero);
+          store(b, arith::AddFOp::create(b, load(b, routeRow, expert), g),
+                routeRow, expert);
+          Value gs = arith::MulFOp::create(b, g, load(b, scores, expert));
+          gs = arith::SelectOp::create(b, valid, gs, zero);
+          return SmallVector<Value>{arith::AddFOp::create(b, acc[0], gs)};
+        })[0];
+  };
+
+  // Keeps the route row zero for the next token.
+  auto emitResetRoute = [&](ImplicitLocOpBuilder &b, Value t) {
+    emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
+      Value expert = emitPairExpert(b, spec.indices, t, j, experts).first;
+      store(b, zero, routeRow, expert);
+    });
+  };
+
   auto emitToken = [&](ImplicitLocOpBuilder &b, Value t) {
-    emitScores(b, rowLoop, spec.function, spec.logits, t, scores);
+    auto [rowSum, dpDotS] = emitScores(b, rowLoop, spec.function,
+                                       spec.logits, t, scores, auxRow);
 
     // Balance loss: ds_aux[e] = (dp[e] - q) / rowSum with q = <dp, s> /
     // rowSum under aux_normalize (0 for a zero row sum), dp[e] without.
     // Then ds_aux[e] = auxMul * dp[e] - auxSub.
     Value auxMul, auxSub, auxDot = zero;
     if (spec.lossGrad) {
-      SmallVector<Value> sums = rowLoop.reduce(
-          b, 2, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
-            Value s = RowLoop::read(b, scores, e, lanes);
-            Value dp = RowLoop::read(b, auxRow, e, lanes);
-            return SmallVector<Value>{s, arith::MulFOp::create(b, dp, s)};
-          });
-      Value rowSum = sums[0], dpDotS = sums[1];
       if (spec.auxNormalize) {
         Value isZero =
             arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, rowSum, zero);
@@ -382,54 +450,8 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
       }
     }
 
-    // Routing: g_j over the valid pairs, added into the route row;
-    // routeDot = sum_j g_j * s[i_j].
-    Value routeDot = zero;
-    if (spec.grad) {
-      Value scale = emitF32(b, spec.scale);
-      SmallVector<Value> sums = emitForIter(
-          b, 0, numChosen, ValueRange{zero, zero},
-          [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
-            auto [expert, valid] =
-                emitPairExpert(b, spec.indices, t, j, experts);
-            Value w = arith::SelectOp::create(b, valid,
-                                              load(b, scores, expert), zero);
-            Value dw = load(b, spec.grad, {t, j});
-            Value dwW = arith::SelectOp::create(
-                b, valid, arith::MulFOp::create(b, dw, w), zero);
-            return SmallVector<Value>{arith::AddFOp::create(b, acc[0], w),
-                                      arith::AddFOp::create(b, acc[1], dwW)};
-          });
-      Value weightSum = sums[0], dwDotW = sums[1];
-      routeDot = emitForIter(
-          b, 0, numChosen, ValueRange{zero},
-          [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
-            auto [expert, valid] =
-                emitPairExpert(b, spec.indices, t, j, experts);
-            Value dw = load(b, spec.grad, {t, j});
-            Value g;
-            if (spec.normalize) {
-              // scale * (dw - <dw, w> / S) / S; the row is 0 when S == 0.
-              Value q = arith::DivFOp::create(b, dwDotW, weightSum);
-              g = arith::DivFOp::create(
-                  b,
-                  arith::MulFOp::create(b, scale,
-                                        arith::SubFOp::create(b, dw, q)),
-                  weightSum);
-              Value isZero = arith::CmpFOp::create(
-                  b, arith::CmpFPredicate::OEQ, weightSum, zero);
-              g = arith::SelectOp::create(b, isZero, zero, g);
-            } else {
-              g = arith::MulFOp::create(b, scale, dw);
-            }
-            g = arith::SelectOp::create(b, valid, g, zero);
-            store(b, arith::AddFOp::create(b, load(b, routeRow, expert), g),
-                  routeRow, expert);
-            Value gs = arith::MulFOp::create(b, g, load(b, scores, expert));
-            gs = arith::SelectOp::create(b, valid, gs, zero);
-            return SmallVector<Value>{arith::AddFOp::create(b, acc[0], gs)};
-          })[0];
-    }
+    // Routing: g_j added into the route row.
+    Value routeDot = spec.grad ? emitRoute(b, t) : zero;
 
     // dx through the score function, written once.
     Value dot = arith::AddFOp::create(b, auxDot, routeDot);
@@ -454,18 +476,47 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
           spec.output, {t, e}, lanes);
     });
 
-    // Keep the route row zero for the next token.
     if (spec.grad)
-      emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
-        Value expert =
-            emitPairExpert(b, spec.indices, t, j, experts).first;
-        store(b, zero, routeRow, expert);
+      emitResetRoute(b, t);
+  };
+
+  // The routing gradient alone under sigmoid or sqrtsoftplus: dx is 0 * s'
+  // = 0 for the experts not chosen (NaN for a NaN logit), so only the K
+  // chosen experts need a score.
+  auto emitSparseToken = [&](ImplicitLocOpBuilder &b, Value t) {
+    rowLoop.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+      Value x = RowLoop::read(b, spec.logits, {t, e}, lanes);
+      Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, x, x);
+      RowLoop::write(
+          b, arith::SelectOp::create(b, isNaN, x, RowLoop::splat(b, 0.0, lanes)),
+          spec.output, {t, e}, lanes);
+    });
+    emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
+      Value expert = emitPairExpert(b, spec.indices, t, j, experts).first;
+      Value x = emitToF32(b, load(b, spec.logits, {t, expert}));
+      store(b, emitScore(b, spec.function, x, {}, ExpKind::Polynomial),
+            scores, expert);
+    });
+    emitRoute(b, t);
+    emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
+      auto [expert, valid] = emitPairExpert(b, spec.indices, t, j, experts);
+      emitIf(b, valid, [&, expert = expert](ImplicitLocOpBuilder &b) {
+        Value x = emitToF32(b, load(b, spec.logits, {t, expert}));
+        Value dx = emitScoreBackward(b, spec.function,
+                                     load(b, routeRow, expert),
+                                     load(b, scores, expert), x, Value(), 1);
+        RowLoop::write(b, dx, spec.output, {t, expert}, 1);
       });
+    });
+    emitResetRoute(b, t);
   };
 
   Value numTokens = dimOf(b, spec.logits, 0);
   if (!spec.lossGrad) {
-    emitFor(b, 0, numTokens, emitToken);
+    if (spec.function == ScoreFunction::softmax)
+      emitFor(b, 0, numTokens, emitToken);
+    else
+      emitFor(b, 0, numTokens, emitSparseToken);
     return;
   }
   // dp[t, e] = dl * f[b, e] / (B * T_b) = count[b, e] * dl * E /
@@ -522,22 +573,15 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op) {
         Value seqSum = emitForIter(
             b, first, end, ValueRange{zero},
             [&](ImplicitLocOpBuilder &b, Value t, ValueRange tokenAcc) {
-              emitScores(b, rowLoop, op.getFunction(), op.getLogits(), t,
-                         scores);
-              SmallVector<Value> sums = rowLoop.reduce(
-                  b, 2, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
-                    Value s = RowLoop::read(b, scores, e, lanes);
-                    Value f = RowLoop::read(b, fRow, e, lanes);
-                    return SmallVector<Value>{s,
-                                              arith::MulFOp::create(b, f, s)};
-                  });
-              Value term = sums[1];
+              auto [rowSum, term] =
+                  emitScores(b, rowLoop, op.getFunction(), op.getLogits(), t,
+                             scores, fRow);
               if (op.getNormalize()) {
                 // p = s / rowSum, 0 where the row sum is 0.
                 Value isZero = arith::CmpFOp::create(
-                    b, arith::CmpFPredicate::OEQ, sums[0], zero);
+                    b, arith::CmpFPredicate::OEQ, rowSum, zero);
                 term = arith::SelectOp::create(
-                    b, isZero, zero, arith::DivFOp::create(b, term, sums[0]));
+                    b, isZero, zero, arith::DivFOp::create(b, term, rowSum));
               }
               return SmallVector<Value>{
                   arith::AddFOp::create(b, tokenAcc[0], term)};

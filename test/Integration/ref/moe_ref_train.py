@@ -499,6 +499,36 @@ def grad_invalid_indices_zero_sum_dynamic():
 
 
 @case
+def route_grad_nan_logits_dynamic():
+    """NaN logits: a NaN score makes its own gradient NaN (0 * NaN) and, in
+    a chosen expert under normalize, those of all chosen experts of its row
+    (the sum S is NaN);
+    +-inf logits have finite gradients. Sigmoid and sqrtsoftplus, alone and
+    with the balance loss."""
+    k = TrainKernel("route_grad_nan_logits_dynamic",
+                    route_grad_nan_logits_dynamic.__doc__)
+    rng = rng_for(128)
+    T, E, K = 6, 24, 3
+    xv = _logits(rng, T, E)
+    iv = np.stack([rng.permutation(E)[:K] for _ in range(T)]).astype(np.int64)
+    free = [e for e in range(E) if e not in iv[0]]
+    xv[0, free[0]] = np.nan                    # not chosen: only dx[0, e] is NaN
+    xv[1, iv[1, 1]] = np.nan                   # chosen
+    xv[2, iv[2, 0]], xv[2, iv[2, 1]] = np.inf, -np.inf
+    x = k.arg("x", xv, "f32", dyn=True)
+    i = k.arg("i", iv, "i32", dyn=True)
+    dw = k.arg("dw", _dw(rng, T, K), "f32", dyn=True)
+    dl = k.scalar_arg("dl", 5.0)
+    k.ret(k.route_grad("sigmoid", x, i, dw, normalize=True),
+          k.route_grad("sqrtsoftplus", x, i, dw, scale=2.0),
+          k.route_grad("sigmoid", x, i, dw, out="f32", scale=0.5))
+    g = k.route_grad("sqrtsoftplus", x, i, dw, normalize=True)
+    a = k.aux_loss_grad("sqrtsoftplus", x, i, dl, seq_len=4)
+    k.ret(k.addf(g, a))
+    return k
+
+
+@case
 def grad_k1_dynamic():
     """K = 1: with normalize the routing gradient is exactly 0 (the weight is
     always scale); without it, scale * dw flows to the one chosen expert."""
