@@ -291,23 +291,28 @@ struct GradientSpec {
   bool auxNormalize = false;
 };
 
-/// The sequences of the balance loss: L = seq_len (T, or 1 for T = 0,
-/// without it) and B = ceil(T / L); `body(b, first, end, numSequences)`
-/// runs for each, with the bounds of its rows.
-void emitForEachSequence(
-    ImplicitLocOpBuilder &b, Value numTokens, std::optional<int64_t> seqLen,
-    function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value)> body) {
-  Value one = constIndex(b, 1);
-  Value length = seqLen ? constIndex(b, *seqLen)
-                        : Value(arith::MaxUIOp::create(b, numTokens, one));
-  Value numSequences = arith::CeilDivUIOp::create(b, numTokens, length);
-  emitFor(b, 0, numSequences, [&](ImplicitLocOpBuilder &b, Value seq) {
+/// The sequences of the balance loss: rows of L = seq_len (without it, T,
+/// or 1 when T = 0), B = ceil(T / L) of them, the last possibly shorter.
+struct Sequences {
+  Value numTokens, length, count;
+
+  Sequences(ImplicitLocOpBuilder &b, Value numTokens,
+            std::optional<int64_t> seqLen)
+      : numTokens(numTokens) {
+    length = seqLen ? constIndex(b, *seqLen)
+                    : Value(arith::MaxUIOp::create(b, numTokens,
+                                                   constIndex(b, 1)));
+    count = arith::CeilDivUIOp::create(b, numTokens, length);
+  }
+
+  /// The rows [first, end) of sequence `seq`.
+  std::pair<Value, Value> bounds(ImplicitLocOpBuilder &b, Value seq) const {
     Value first = arith::MulIOp::create(b, seq, length);
     Value end = arith::MinUIOp::create(
         b, arith::AddIOp::create(b, first, length), numTokens);
-    body(b, first, end, numSequences);
-  });
-}
+    return {first, end};
+  }
+};
 
 /// Fills `row` with the sequence's per-expert count of valid pairs, times
 /// `coefficient`.
@@ -522,22 +527,22 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
   // dp[t, e] = dl * f[b, e] / (B * T_b) = count[b, e] * dl * E /
   // (K * T_b) / (B * T_b) for every token of sequence b.
   Value lossGrad = load(b, spec.lossGrad, {});
-  emitForEachSequence(
-      b, numTokens, spec.seqLen,
-      [&](ImplicitLocOpBuilder &b, Value first, Value end, Value numSeqs) {
-        Value rows = toF32(b, arith::SubIOp::create(b, end, first));
-        Value f = arith::DivFOp::create(
-            b,
-            arith::MulFOp::create(b, lossGrad,
-                                  emitF32(b, static_cast<double>(numExperts))),
-            arith::MulFOp::create(
-                b, emitF32(b, static_cast<double>(numChosen)), rows));
-        Value coefficient = arith::DivFOp::create(
-            b, f, arith::MulFOp::create(b, toF32(b, numSeqs), rows));
-        emitScaledCounts(b, rowLoop, spec.indices, first, end, auxRow,
-                         coefficient, numExperts);
-        emitFor(b, first, end, emitToken);
-      });
+  Sequences sequences(b, numTokens, spec.seqLen);
+  emitFor(b, 0, sequences.count, [&](ImplicitLocOpBuilder &b, Value seq) {
+    auto [first, end] = sequences.bounds(b, seq);
+    Value rows = toF32(b, arith::SubIOp::create(b, end, first));
+    Value f = arith::DivFOp::create(
+        b,
+        arith::MulFOp::create(b, lossGrad,
+                              emitF32(b, static_cast<double>(numExperts))),
+        arith::MulFOp::create(b, emitF32(b, static_cast<double>(numChosen)),
+                              rows));
+    Value coefficient = arith::DivFOp::create(
+        b, f, arith::MulFOp::create(b, toF32(b, sequences.count), rows));
+    emitScaledCounts(b, rowLoop, spec.indices, first, end, auxRow,
+                     coefficient, numExperts);
+    emitFor(b, first, end, emitToken);
+  });
 }
 
 /// Emits the balance loss of `op` into its rank-0 output.
@@ -549,19 +554,13 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op) {
   Value fRow = createRow(b, numExperts);
   Value zero = emitF32(b, 0.0);
   Value numTokens = dimOf(b, op.getLogits(), 0);
-  Value one = constIndex(b, 1);
-  Value length =
-      op.getSeqLen() ? constIndex(b, *op.getSeqLen())
-                     : Value(arith::MaxUIOp::create(b, numTokens, one));
-  Value numSequences = arith::CeilDivUIOp::create(b, numTokens, length);
+  Sequences sequences(b, numTokens, op.getSeqLen());
 
   // sum_b (1 / T_b) sum_{t in b} sum_e f[b, e] * p[t, e].
   Value total = emitForIter(
-      b, constIndex(b, 0), numSequences, ValueRange{zero},
+      b, constIndex(b, 0), sequences.count, ValueRange{zero},
       [&](ImplicitLocOpBuilder &b, Value seq, ValueRange acc) {
-        Value first = arith::MulIOp::create(b, seq, length);
-        Value end = arith::MinUIOp::create(
-            b, arith::AddIOp::create(b, first, length), numTokens);
+        auto [first, end] = sequences.bounds(b, seq);
         Value rows = toF32(b, arith::SubIOp::create(b, end, first));
         // f[b, e] = E * c[b, e] / (K * T_b).
         Value coefficient = arith::DivFOp::create(
@@ -591,10 +590,10 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op) {
       })[0];
   // (1 / B) * total; 0 without tokens.
   Value empty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                      numSequences, constIndex(b, 0));
+                                      sequences.count, constIndex(b, 0));
   Value loss = arith::SelectOp::create(
       b, empty, zero,
-      arith::DivFOp::create(b, total, toF32(b, numSequences)));
+      arith::DivFOp::create(b, total, toF32(b, sequences.count)));
   store(b, loss, op.getOutput(), ValueRange{});
 }
 
