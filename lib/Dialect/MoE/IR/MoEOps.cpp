@@ -551,7 +551,8 @@ struct TrainingTypes {
   std::optional<Named> lossGrad;
   /// [T, E] gradient, or the rank-0 loss (aux_loss).
   Named result;
-  /// The result may have the logits' element type as well as f32.
+  /// The result may have the logits' element type as well as f32 (the
+  /// gradients rounded once); otherwise its type constraint makes it f32.
   bool resultMayRound;
 };
 } // namespace
@@ -574,16 +575,15 @@ static LogicalResult verifyTrainingTypes(Operation *op,
   if (types.lossGrad && failed(verifyRank(op, *types.lossGrad, 0)))
     return failure();
 
+  // A result that may be rounded is f32 or has the logits' element type;
+  // the others are f32 by their type constraints.
   Named result = types.result;
   Type resultElement = result.type.getElementType();
-  if (!resultElement.isF32() &&
-      !(types.resultMayRound &&
-        resultElement == logits.type.getElementType()))
+  if (types.resultMayRound && !resultElement.isF32() &&
+      resultElement != logits.type.getElementType())
     return op->emitOpError("expected '")
-           << result.name << "' to have element type f32"
-           << (types.resultMayRound ? " or that of '" + logits.name.str() + "'"
-                                    : std::string())
-           << ", got " << result.type;
+           << result.name << "' to have element type f32 or that of '"
+           << logits.name << "', got " << result.type;
   if (!types.grad && !types.lossGrad)
     return verifyRank(op, result, 0);
   if (result.type.getShape() != logits.type.getShape())
