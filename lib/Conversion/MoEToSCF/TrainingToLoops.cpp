@@ -104,8 +104,11 @@ public:
           });
       auto kind =
           max ? vector::CombiningKind::MAXIMUMF : vector::CombiningKind::ADD;
+      // The lanes combine in a tree (reassoc): an ordered reduction would
+      // be a chain of kWidth dependent additions per token.
       for (unsigned i = 0; i < count; ++i)
-        result[i] = vector::ReductionOp::create(b, kind, loop.getResult(i));
+        result[i] = vector::ReductionOp::create(b, kind, loop.getResult(i),
+                                                arith::FastMathFlags::reassoc);
     }
     if (vectorEnd < numExperts)
       result = emitForIter(b, constIndex(b, vectorEnd),
