@@ -362,7 +362,7 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
   Value scores = createRow(b, numExperts);
   // The routing gradient of the chosen experts, 0 elsewhere: zeroed once,
   // and only the chosen entries are reset after each token.
-  Value routeRow = createRow(b, numExperts);
+  Value routeRow = spec.grad ? createRow(b, numExperts) : Value();
   // dp[e] of the balance loss, shared by the tokens of a sequence.
   Value auxRow = spec.lossGrad ? createRow(b, numExperts) : Value();
   Value experts = constIndex(b, numExperts);
