@@ -417,7 +417,8 @@ def grad_sigmoid_f32_i64_static():
 @case
 def grad_softmax_f16_dynamic():
     """Softmax on f16 logits: routing gradient with normalize (scale 1),
-    balance loss over sequences of 8 that divide T = 32, unnormalized."""
+    balance loss over sequences of 8 that divide T = 32, unnormalized; and
+    routing gradients rounded once to f16."""
     k = TrainKernel("grad_softmax_f16_dynamic", grad_softmax_f16_dynamic.__doc__)
     rng = rng_for(122)
     T, E, K = 32, 48, 4
@@ -428,7 +429,9 @@ def grad_softmax_f16_dynamic():
     dl = k.scalar_arg("dl", 50.0)
     g = k.route_grad("softmax", x, i, dw, normalize=True)
     a = k.aux_loss_grad("softmax", x, i, dl, seq_len=8)
-    k.ret(k.addf(g, a), k.aux_loss("softmax", x, i, seq_len=8))
+    k.ret(k.addf(g, a), k.aux_loss("softmax", x, i, seq_len=8),
+          k.route_grad("softmax", x, i, dw, normalize=True, scale=4.0, out="f16"),
+          k.route_grad("sqrtsoftplus", x, i, dw, scale=4.0, out="f16"))
     return k
 
 
