@@ -505,9 +505,8 @@ def grad_invalid_indices_zero_sum_dynamic():
 def route_grad_nan_logits_dynamic():
     """NaN logits: a NaN score makes its own gradient NaN (0 * NaN) and, in
     a chosen expert under normalize, those of all chosen experts of its row
-    (the sum S is NaN);
-    +-inf logits have finite gradients. Sigmoid and sqrtsoftplus, alone and
-    with the balance loss."""
+    (the sum S is NaN); +-inf logits have finite gradients. Sigmoid and
+    sqrtsoftplus, alone and with the balance loss."""
     k = TrainKernel("route_grad_nan_logits_dynamic",
                     route_grad_nan_logits_dynamic.__doc__)
     rng = rng_for(128)
