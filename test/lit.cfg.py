@@ -41,6 +41,13 @@ config.substitutions.append(
                "-DCMAKE_C_COMPILER=" + config.c_compiler,
                "-DCMAKE_CXX_COMPILER=" + config.cxx_compiler,
                "-DCMAKE_BUILD_TYPE=Release"])))
+# The reference of the training ops (test/Integration/Training); before
+# %moe_ref, which is its prefix.
+config.substitutions.append(
+    ("%moe_ref_train", "%s %s" % (config.python_executable,
+                                 os.path.join(config.moe_src_root, "test",
+                                              "Integration", "ref",
+                                              "moe_ref_train.py"))))
 config.substitutions.append(
     ("%moe_ref", "%s %s" % (config.python_executable,
                            os.path.join(config.moe_src_root, "test",

@@ -31,7 +31,9 @@ static void addPipeline(OpPassManager &pm, StringRef pipeline) {
 /// here, on moe.buffer ops with exact memory effects: this is the entry point
 /// that the CPU and GPU lowerings share.
 static void addBufferization(OpPassManager &pm) {
-  addPipeline(pm, "empty-tensor-to-alloc-tensor,"
+  // Elementwise arith on tensors (the sum of two gradients) to linalg.
+  addPipeline(pm, "func.func(convert-elementwise-to-linalg),"
+                  "empty-tensor-to-alloc-tensor,"
                   "one-shot-bufferize{bufferize-function-boundaries "
                   "allow-return-allocs-from-loops "
                   "function-boundary-type-conversion=identity-layout-map},"
@@ -59,8 +61,10 @@ static void addHostToLLVM(OpPassManager &pm) {
 
 void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
                                         const LowerToCPUOptions &options) {
-  if (options.fuseRouting)
+  if (options.fuseRouting) {
     pm.addPass(createMoEFuseRouting());
+    pm.addPass(createMoEFuseTraining()); // Training ops (CPU only for now).
+  }
   if (options.bufferize)
     addBufferization(pm);
   pm.addPass(createConvertMoEToLoops());

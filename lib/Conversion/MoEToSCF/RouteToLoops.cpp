@@ -11,6 +11,7 @@
 
 #include "moe/Conversion/MoECommon/Algorithms.h"
 #include "moe/Conversion/MoECommon/RoutingMath.h"
+#include "moe/Conversion/MoEToSCF/TrainingToLoops.h"
 #include "moe/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -144,4 +145,5 @@ void mlir::moe::populateMoEToLoopsPatterns(RewritePatternSet &patterns) {
   patterns.add<ScoreLowering, TopKLowering, RouteLowering>(
       patterns.getContext());
   populateSharedLoweringPatterns(patterns, std::make_shared<CPUTarget>());
+  populateMoETrainingToLoopsPatterns(patterns);
 }

@@ -58,3 +58,33 @@ func.func @imbalance_permute(%c: tensor<16xi64>, %x: tensor<?x?xf16>, %t: tensor
   %xg = moe.permute %x, %t : tensor<?x?xf16>, tensor<?xi32> -> tensor<?x?xf16>
   return %v, %xg : f32, tensor<?x?xf16>
 }
+
+// -----
+
+// The training ops read their operands in place; gradients are new [T, E]
+// allocations sized from the logits, the loss a rank-0 allocation.
+// CHECK-LABEL: func.func @training(
+// CHECK-SAME: %[[X:.*]]: memref<?x64xbf16>, %[[I:.*]]: memref<?x4xi64>, %[[DW:.*]]: memref<?x4xf32>, %[[DL:.*]]: memref<f32>)
+// CHECK: %[[T:.*]] = memref.dim %[[X]], %{{.*}}
+// CHECK: %[[G:.*]] = memref.alloc(%[[T]]) {{.*}}: memref<?x64xbf16>
+// CHECK: moe.buffer.route_grad softmax ins(%[[X]], %[[I]], %[[DW]] : memref<?x64xbf16>, memref<?x4xi64>, memref<?x4xf32>) outs(%[[G]] : memref<?x64xbf16>) {normalize, scale = 2.000000e+00 : f32}
+// CHECK: %[[L:.*]] = memref.alloc() {{.*}}: memref<f32>
+// CHECK: moe.buffer.aux_loss sigmoid ins(%[[X]], %[[I]] : memref<?x64xbf16>, memref<?x4xi64>) outs(%[[L]] : memref<f32>) {normalize, seq_len = 16 : i64}
+// CHECK: %[[A:.*]] = memref.alloc(%{{.*}}) {{.*}}: memref<?x64xf32>
+// CHECK: moe.buffer.aux_loss_grad sigmoid ins(%[[X]], %[[I]], %[[DL]] : memref<?x64xbf16>, memref<?x4xi64>, memref<f32>) outs(%[[A]] : memref<?x64xf32>) {seq_len = 16 : i64}
+// CHECK: %[[F:.*]] = memref.alloc(%{{.*}}) {{.*}}: memref<?x64xf32>
+// CHECK: moe.buffer.route_aux_grad sqrtsoftplus ins(%[[X]], %[[I]], %[[DW]], %[[DL]] : memref<?x64xbf16>, memref<?x4xi64>, memref<?x4xf32>, memref<f32>) outs(%[[F]] : memref<?x64xf32>) {aux_normalize}
+// CHECK: return %[[G]], %[[L]], %[[A]], %[[F]]
+func.func @training(%x: tensor<?x64xbf16>, %i: tensor<?x4xi64>,
+    %dw: tensor<?x4xf32>, %dl: tensor<f32>)
+    -> (tensor<?x64xbf16>, tensor<f32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %0 = moe.route_grad softmax %x, %i, %dw {normalize, scale = 2.0 : f32}
+      : tensor<?x64xbf16>, tensor<?x4xi64>, tensor<?x4xf32> -> tensor<?x64xbf16>
+  %1 = moe.aux_loss sigmoid %x, %i {seq_len = 16, normalize}
+      : tensor<?x64xbf16>, tensor<?x4xi64> -> tensor<f32>
+  %2 = moe.aux_loss_grad sigmoid %x, %i, %dl {seq_len = 16}
+      : tensor<?x64xbf16>, tensor<?x4xi64>, tensor<f32> -> tensor<?x64xf32>
+  %3 = moe.route_aux_grad sqrtsoftplus %x, %i, %dw, %dl {aux_normalize}
+      : tensor<?x64xbf16>, tensor<?x4xi64>, tensor<?x4xf32>, tensor<f32> -> tensor<?x64xf32>
+  return %0, %1, %2, %3 : tensor<?x64xbf16>, tensor<f32>, tensor<?x64xf32>, tensor<?x64xf32>
+}

@@ -60,3 +60,49 @@ func.func @dead_ops(%x: tensor<?x8xf32>) {
   %w, %i = moe.topk %s {k = 2} : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
   return
 }
+
+// -----
+
+// With a static T = 0 the gradients are empty constants and the balance loss
+// is 0 (by definition).
+// CHECK-LABEL: func.func @training_no_tokens
+// CHECK-DAG: %[[DX:.*]] = arith.constant dense<> : tensor<0x8xf32>
+// CHECK-DAG: %[[DXB:.*]] = arith.constant dense<> : tensor<0x8xbf16>
+// CHECK-DAG: %[[L:.*]] = arith.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-NOT: moe.
+// CHECK: return %[[DXB]], %[[L]], %[[DX]], %[[DX]]
+func.func @training_no_tokens(%x: tensor<0x8xbf16>, %i: tensor<0x2xi32>,
+    %dw: tensor<0x2xf32>, %dl: tensor<f32>)
+    -> (tensor<0x8xbf16>, tensor<f32>, tensor<0x8xf32>, tensor<0x8xf32>) {
+  %0 = moe.route_grad sigmoid %x, %i, %dw {normalize}
+      : tensor<0x8xbf16>, tensor<0x2xi32>, tensor<0x2xf32> -> tensor<0x8xbf16>
+  %1 = moe.aux_loss softmax %x, %i : tensor<0x8xbf16>, tensor<0x2xi32> -> tensor<f32>
+  %2 = moe.aux_loss_grad sigmoid %x, %i, %dl {seq_len = 4}
+      : tensor<0x8xbf16>, tensor<0x2xi32>, tensor<f32> -> tensor<0x8xf32>
+  %3 = moe.route_aux_grad sqrtsoftplus %x, %i, %dw, %dl
+      : tensor<0x8xbf16>, tensor<0x2xi32>, tensor<0x2xf32>, tensor<f32> -> tensor<0x8xf32>
+  return %0, %1, %2, %3 : tensor<0x8xbf16>, tensor<f32>, tensor<0x8xf32>, tensor<0x8xf32>
+}
+
+// -----
+
+// Any token, or a zero upstream gradient, keeps the ops: a NaN logit still
+// makes its gradient NaN, so zero gradients do not fold.
+// CHECK-LABEL: func.func @training_kept
+// CHECK: moe.route_grad
+// CHECK: moe.aux_loss
+// CHECK: moe.aux_loss_grad
+func.func @training_kept(%x: tensor<?x8xf32>, %i: tensor<?x2xi32>)
+    -> (tensor<?x8xf32>, tensor<f32>, tensor<?x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %t = tensor.dim %x, %c0 : tensor<?x8xf32>
+  %z = arith.constant 0.0 : f32
+  %dw = tensor.splat %z[%t] : tensor<?x2xf32>
+  %dl = arith.constant dense<0.0> : tensor<f32>
+  %0 = moe.route_grad sigmoid %x, %i, %dw
+      : tensor<?x8xf32>, tensor<?x2xi32>, tensor<?x2xf32> -> tensor<?x8xf32>
+  %1 = moe.aux_loss sigmoid %x, %i : tensor<?x8xf32>, tensor<?x2xi32> -> tensor<f32>
+  %2 = moe.aux_loss_grad sigmoid %x, %i, %dl
+      : tensor<?x8xf32>, tensor<?x2xi32>, tensor<f32> -> tensor<?x8xf32>
+  return %0, %1, %2 : tensor<?x8xf32>, tensor<f32>, tensor<?x8xf32>
+}

@@ -608,3 +608,184 @@ func.func @f(%i: tensor<4611686018427387904x8xi32>) {
   %o, %t, %s = moe.dispatch %i {num_experts = 64} : tensor<4611686018427387904x8xi32> -> tensor<65xi32>, tensor<?xi32>, tensor<4611686018427387904x8xi32>
   return
 }
+
+// -----
+
+// Training ops (contract v2): one case per rule.
+
+func.func @f(%x: tensor<256xf32>, %i: tensor<?x8xi32>, %dw: tensor<?x8xf32>) {
+  // expected-error @+1 {{expected 'logits' to have rank 2, got 'tensor<256xf32>'}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<256xf32>, tensor<?x8xi32>, tensor<?x8xf32> -> tensor<256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x?xf32>, %i: tensor<4x8xi32>, %dw: tensor<4x8xf32>) {
+  // expected-error @+1 {{expected the expert dimension of 'logits' to be static, got 'tensor<4x?xf32>'}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<4x?xf32>, tensor<4x8xi32>, tensor<4x8xf32> -> tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x?xi32>, %dw: tensor<?x?xf32>) {
+  // expected-error @+1 {{expected the k dimension of 'indices' to be static, got 'tensor<?x?xi32>'}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xf32>, tensor<?x?xi32>, tensor<?x?xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x0xi32>, %dw: tensor<?x0xf32>) {
+  // expected-error @+1 {{expected at least one column (k) in 'indices', got 'tensor<?x0xi32>'}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xf32>, tensor<?x0xi32>, tensor<?x0xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x256xf32>, %i: tensor<5x8xi32>, %dw: tensor<5x8xf32>) {
+  // expected-error @+1 {{expected the token dimension of 'indices' (5) to match 'logits' (4)}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<4x256xf32>, tensor<5x8xi32>, tensor<5x8xf32> -> tensor<4x256xf32>
+  return
+}
+
+// -----
+
+// A dynamic T only matches a dynamic T.
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<4x8xi32>, %dw: tensor<4x8xf32>) {
+  // expected-error @+1 {{expected the token dimension of 'indices' (4) to match 'logits' (?)}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xf32>, tensor<4x8xi32>, tensor<4x8xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>, %dw: tensor<?x4xf32>) {
+  // expected-error @+1 {{expected 'grad' to have the shape of 'indices', got 'tensor<?x4xf32>' and 'tensor<?x8xi32>'}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xf32>, tensor<?x8xi32>, tensor<?x4xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>, %dw: tensor<?x8xbf16>) {
+  // expected-error @+1 {{operand #2 must be ranked tensor of 32-bit float values}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xf32>, tensor<?x8xi32>, tensor<?x8xbf16> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi16>, %dw: tensor<?x8xf32>) {
+  // expected-error @+1 {{operand #1 must be ranked tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xf32>, tensor<?x8xi16>, tensor<?x8xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xbf16>, %i: tensor<?x8xi32>, %dw: tensor<?x8xf32>) {
+  // expected-error @+1 {{expected 'result' to have element type f32 or that of 'logits', got 'tensor<?x256xf16>'}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<?x8xf32> -> tensor<?x256xf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>, %dw: tensor<?x8xf32>) {
+  // expected-error @+1 {{expected 'result' to have the shape of 'logits', got 'tensor<?x128xf32>' and 'tensor<?x256xf32>'}}
+  %0 = moe.route_grad sigmoid %x, %i, %dw : tensor<?x256xf32>, tensor<?x8xi32>, tensor<?x8xf32> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>) {
+  // expected-error @+1 {{attribute 'seq_len' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %0 = moe.aux_loss sigmoid %x, %i {seq_len = 0} : tensor<?x256xf32>, tensor<?x8xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>) {
+  // expected-error @+1 {{expected 'result' to have rank 0, got 'tensor<1xf32>'}}
+  %0 = moe.aux_loss sigmoid %x, %i : tensor<?x256xf32>, tensor<?x8xi32> -> tensor<1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>) {
+  // expected-error @+1 {{result #0 must be ranked tensor of 32-bit float values}}
+  %0 = moe.aux_loss sigmoid %x, %i : tensor<?x256xf32>, tensor<?x8xi32> -> tensor<bf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<3x8xi32>) {
+  // expected-error @+1 {{expected the token dimension of 'indices' (3) to match 'logits' (?)}}
+  %0 = moe.aux_loss sigmoid %x, %i : tensor<?x256xf32>, tensor<3x8xi32> -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>, %dl: tensor<1xf32>) {
+  // expected-error @+1 {{expected 'loss_grad' to have rank 0, got 'tensor<1xf32>'}}
+  %0 = moe.aux_loss_grad sigmoid %x, %i, %dl : tensor<?x256xf32>, tensor<?x8xi32>, tensor<1xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+// The balance loss gradient is f32 only.
+func.func @f(%x: tensor<?x256xbf16>, %i: tensor<?x8xi32>, %dl: tensor<f32>) {
+  // expected-error @+1 {{result #0 must be ranked tensor of 32-bit float values}}
+  %0 = moe.aux_loss_grad sigmoid %x, %i, %dl : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<f32> -> tensor<?x256xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>, %dl: tensor<f32>) {
+  // expected-error @+1 {{expected 'result' to have the shape of 'logits', got 'tensor<?x8xf32>' and 'tensor<?x256xf32>'}}
+  %0 = moe.aux_loss_grad sigmoid %x, %i, %dl : tensor<?x256xf32>, tensor<?x8xi32>, tensor<f32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>, %dw: tensor<?x8xf32>, %dl: tensor<2xf32>) {
+  // expected-error @+1 {{expected 'loss_grad' to have rank 0, got 'tensor<2xf32>'}}
+  %0 = moe.route_aux_grad sigmoid %x, %i, %dw, %dl : tensor<?x256xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<2xf32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x256xf32>, %i: tensor<?x8xi32>, %dw: tensor<?x8xf32>, %dl: tensor<f32>) {
+  // expected-error @+1 {{attribute 'seq_len' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %0 = moe.route_aux_grad sigmoid %x, %i, %dw, %dl {seq_len = -4} : tensor<?x256xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<f32> -> tensor<?x256xf32>
+  return
+}
+
+// -----
+
+// The buffer forms check the same rules on their outs.
+func.func @f(%x: memref<?x256xf32>, %i: memref<?x8xi32>, %l: memref<1xf32>) {
+  // expected-error @+1 {{expected 'output' to have rank 0, got 'memref<1xf32>'}}
+  moe.buffer.aux_loss sigmoid ins(%x, %i : memref<?x256xf32>, memref<?x8xi32>) outs(%l : memref<1xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: memref<?x256xf32>, %i: memref<?x8xi32>, %dw: memref<?x8xf32>, %dx: memref<?x256xf16>) {
+  // expected-error @+1 {{expected 'output' to have element type f32 or that of 'logits', got 'memref<?x256xf16>'}}
+  moe.buffer.route_grad sigmoid ins(%x, %i, %dw : memref<?x256xf32>, memref<?x8xi32>, memref<?x8xf32>) outs(%dx : memref<?x256xf16>)
+  return
+}

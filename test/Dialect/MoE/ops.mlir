@@ -95,3 +95,60 @@ func.func @buffer_forms(%x: memref<?x256xbf16>, %s: memref<?x256xf32>,
   moe.buffer.combine ins(%y, %w, %i : memref<?x1024xbf16>, memref<?x8xf32>, memref<?x8xi32>) outs(%rows : memref<?x1024xbf16>)
   return %v : f32
 }
+
+// The training ops of contract v2 (every example), the fused backward and
+// their buffer forms.
+// CHECK-LABEL: func.func @training_contract_examples
+func.func @training_contract_examples(%logits: tensor<?x256xbf16>,
+    %i: tensor<?x8xi32>, %dw: tensor<?x8xf32>, %dl: tensor<f32>,
+    %x64: tensor<5x64xf16>, %i64: tensor<5x2xi64>, %dw64: tensor<5x2xf32>) {
+  // CHECK: moe.route_grad sigmoid %{{.*}}, %{{.*}}, %{{.*}} {normalize, scale = 2.500000e+00 : f32} : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<?x8xf32> -> tensor<?x256xf32>
+  %dx = moe.route_grad sigmoid %logits, %i, %dw {normalize, scale = 2.5 : f32}
+      : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<?x8xf32> -> tensor<?x256xf32>
+  // CHECK: moe.aux_loss sigmoid %{{.*}}, %{{.*}} {normalize, seq_len = 4096 : i64} : tensor<?x256xbf16>, tensor<?x8xi32> -> tensor<f32>
+  %l = moe.aux_loss sigmoid %logits, %i {seq_len = 4096, normalize}
+      : tensor<?x256xbf16>, tensor<?x8xi32> -> tensor<f32>
+  // CHECK: moe.aux_loss_grad sigmoid %{{.*}}, %{{.*}}, %{{.*}} {normalize, seq_len = 4096 : i64} : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<f32> -> tensor<?x256xf32>
+  %dx2 = moe.aux_loss_grad sigmoid %logits, %i, %dl {seq_len = 4096, normalize}
+      : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<f32> -> tensor<?x256xf32>
+  // CHECK: moe.route_aux_grad sigmoid %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {aux_normalize, normalize, scale = 2.500000e+00 : f32, seq_len = 4096 : i64} : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<f32> -> tensor<?x256xf32>
+  %dx3 = moe.route_aux_grad sigmoid %logits, %i, %dw, %dl
+      {normalize, scale = 2.5 : f32, seq_len = 4096, aux_normalize}
+      : tensor<?x256xbf16>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<f32>
+      -> tensor<?x256xf32>
+  // Defaults, the other score functions, i64 indices, static T and a result
+  // in the logits' element type.
+  // CHECK: moe.route_grad softmax %{{.*}}, %{{.*}}, %{{.*}} : tensor<5x64xf16>, tensor<5x2xi64>, tensor<5x2xf32> -> tensor<5x64xf16>
+  %dx4 = moe.route_grad softmax %x64, %i64, %dw64
+      : tensor<5x64xf16>, tensor<5x2xi64>, tensor<5x2xf32> -> tensor<5x64xf16>
+  // CHECK: moe.aux_loss sqrtsoftplus %{{.*}}, %{{.*}} : tensor<5x64xf16>, tensor<5x2xi64> -> tensor<f32>
+  %l2 = moe.aux_loss sqrtsoftplus %x64, %i64 : tensor<5x64xf16>, tensor<5x2xi64> -> tensor<f32>
+  // CHECK: moe.aux_loss_grad softmax %{{.*}}, %{{.*}}, %{{.*}} {seq_len = 2 : i64} : tensor<5x64xf16>, tensor<5x2xi64>, tensor<f32> -> tensor<5x64xf32>
+  %dx5 = moe.aux_loss_grad softmax %x64, %i64, %dl {seq_len = 2}
+      : tensor<5x64xf16>, tensor<5x2xi64>, tensor<f32> -> tensor<5x64xf32>
+  return
+}
+
+// CHECK-LABEL: func.func @training_buffer_forms
+func.func @training_buffer_forms(%x: memref<?x256xbf16>, %i: memref<?x8xi32>,
+    %dw: memref<?x8xf32>, %dl: memref<f32>, %dx: memref<?x256xf32>,
+    %l: memref<f32>, %dxb: memref<?x256xbf16>) {
+  // CHECK: moe.buffer.route_grad sigmoid ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x256xbf16>, memref<?x8xi32>, memref<?x8xf32>) outs(%{{.*}} : memref<?x256xf32>) {normalize, scale = 2.500000e+00 : f32}
+  moe.buffer.route_grad sigmoid
+      ins(%x, %i, %dw : memref<?x256xbf16>, memref<?x8xi32>, memref<?x8xf32>)
+      outs(%dx : memref<?x256xf32>) {normalize, scale = 2.5 : f32}
+  // CHECK: moe.buffer.aux_loss sigmoid ins(%{{.*}}, %{{.*}} : memref<?x256xbf16>, memref<?x8xi32>) outs(%{{.*}} : memref<f32>) {normalize, seq_len = 4096 : i64}
+  moe.buffer.aux_loss sigmoid ins(%x, %i : memref<?x256xbf16>, memref<?x8xi32>)
+      outs(%l : memref<f32>) {seq_len = 4096, normalize}
+  // CHECK: moe.buffer.aux_loss_grad sigmoid ins(%{{.*}}, %{{.*}}, %{{.*}} : memref<?x256xbf16>, memref<?x8xi32>, memref<f32>) outs(%{{.*}} : memref<?x256xf32>) {normalize, seq_len = 4096 : i64}
+  moe.buffer.aux_loss_grad sigmoid
+      ins(%x, %i, %dl : memref<?x256xbf16>, memref<?x8xi32>, memref<f32>)
+      outs(%dx : memref<?x256xf32>) {seq_len = 4096, normalize}
+  // CHECK: moe.buffer.route_aux_grad sigmoid ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : memref<?x256xbf16>, memref<?x8xi32>, memref<?x8xf32>, memref<f32>) outs(%{{.*}} : memref<?x256xbf16>) {aux_normalize, normalize, scale = 2.500000e+00 : f32, seq_len = 4096 : i64}
+  moe.buffer.route_aux_grad sigmoid
+      ins(%x, %i, %dw, %dl : memref<?x256xbf16>, memref<?x8xi32>,
+          memref<?x8xf32>, memref<f32>)
+      outs(%dxb : memref<?x256xbf16>)
+      {normalize, scale = 2.5 : f32, seq_len = 4096, aux_normalize}
+  return
+}

@@ -536,5 +536,147 @@ LogicalResult BufferCombineOp::verify() {
                             named("output", getOutput()));
 }
 
+//===----------------------------------------------------------------------===//
+// Training ops
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The operands and result of a training op (tensor or buffer form).
+struct TrainingTypes {
+  Named logits;
+  Named indices;
+  /// [T, K] f32 gradient of the weights (route_grad, route_aux_grad).
+  std::optional<Named> grad;
+  /// Rank-0 f32 gradient of the loss (aux_loss_grad, route_aux_grad).
+  std::optional<Named> lossGrad;
+  /// [T, E] gradient, or the rank-0 loss (aux_loss).
+  Named result;
+  /// The result may have the logits' element type as well as f32 (the
+  /// gradients rounded once); otherwise its type constraint makes it f32.
+  bool resultMayRound;
+};
+} // namespace
+
+static LogicalResult verifyTrainingTypes(Operation *op,
+                                         const TrainingTypes &types) {
+  Named logits = types.logits, indices = types.indices;
+  if (failed(verifyStaticLastDim(op, logits, 2, "expert")) ||
+      failed(verifyStaticLastDim(op, indices, 2, "k")))
+    return failure();
+  if (indices.dim(1) < 1)
+    return op->emitOpError("expected at least one column (k) in '")
+           << indices.name << "', got " << indices.type;
+  if (failed(verifySameDim(op, logits, 0, indices, 0, "token")))
+    return failure();
+  if (types.grad && types.grad->type.getShape() != indices.type.getShape())
+    return op->emitOpError("expected '")
+           << types.grad->name << "' to have the shape of '" << indices.name
+           << "', got " << types.grad->type << " and " << indices.type;
+  if (types.lossGrad && failed(verifyRank(op, *types.lossGrad, 0)))
+    return failure();
+
+  // A result that may be rounded is f32 or has the logits' element type;
+  // the others are f32 by their type constraints.
+  Named result = types.result;
+  Type resultElement = result.type.getElementType();
+  if (types.resultMayRound && !resultElement.isF32() &&
+      resultElement != logits.type.getElementType())
+    return op->emitOpError("expected '")
+           << result.name << "' to have element type f32 or that of '"
+           << logits.name << "', got " << result.type;
+  if (!types.grad && !types.lossGrad)
+    return verifyRank(op, result, 0);
+  if (result.type.getShape() != logits.type.getShape())
+    return op->emitOpError("expected '")
+           << result.name << "' to have the shape of '" << logits.name
+           << "', got " << result.type << " and " << logits.type;
+  return success();
+}
+
+/// An empty constant for a gradient of statically zero tokens.
+static OpFoldResult foldEmptyGradient(Value logits, Value result) {
+  auto type = cast<RankedTensorType>(result.getType());
+  if (cast<ShapedType>(logits.getType()).getDimSize(0) != 0)
+    return {};
+  return DenseElementsAttr::get(type, ArrayRef<Attribute>());
+}
+
+LogicalResult RouteGradOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              named("grad", getGrad()), std::nullopt,
+              named("result", getResult()), /*resultMayRound=*/true});
+}
+
+OpFoldResult RouteGradOp::fold(FoldAdaptor) {
+  return foldEmptyGradient(getLogits(), getResult());
+}
+
+LogicalResult AuxLossOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              std::nullopt, std::nullopt, named("result", getResult()),
+              /*resultMayRound=*/false});
+}
+
+OpFoldResult AuxLossOp::fold(FoldAdaptor) {
+  // The loss of no tokens is 0 by definition.
+  if (getLogits().getType().getDimSize(0) != 0)
+    return {};
+  auto type = cast<RankedTensorType>(getResult().getType());
+  return DenseElementsAttr::get(type, FloatAttr::get(type.getElementType(),
+                                                     0.0));
+}
+
+LogicalResult AuxLossGradOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              std::nullopt, named("loss_grad", getLossGrad()),
+              named("result", getResult()), /*resultMayRound=*/false});
+}
+
+OpFoldResult AuxLossGradOp::fold(FoldAdaptor) {
+  return foldEmptyGradient(getLogits(), getResult());
+}
+
+LogicalResult RouteAuxGradOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              named("grad", getGrad()), named("loss_grad", getLossGrad()),
+              named("result", getResult()), /*resultMayRound=*/true});
+}
+
+OpFoldResult RouteAuxGradOp::fold(FoldAdaptor) {
+  return foldEmptyGradient(getLogits(), getResult());
+}
+
+LogicalResult BufferRouteGradOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              named("grad", getGrad()), std::nullopt,
+              named("output", getOutput()), /*resultMayRound=*/true});
+}
+
+LogicalResult BufferAuxLossOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              std::nullopt, std::nullopt, named("output", getOutput()),
+              /*resultMayRound=*/false});
+}
+
+LogicalResult BufferAuxLossGradOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              std::nullopt, named("loss_grad", getLossGrad()),
+              named("output", getOutput()), /*resultMayRound=*/false});
+}
+
+LogicalResult BufferRouteAuxGradOp::verify() {
+  return verifyTrainingTypes(
+      *this, {named("logits", getLogits()), named("indices", getIndices()),
+              named("grad", getGrad()), named("loss_grad", getLossGrad()),
+              named("output", getOutput()), /*resultMayRound=*/true});
+}
+
 #define GET_OP_CLASSES
 #include "moe/Dialect/MoE/IR/MoEOps.cpp.inc"

@@ -357,6 +357,103 @@ struct CombineOpModel : MoEOpBufferizationModel<CombineOpModel, CombineOp> {
   }
 };
 
+/// A gradient with the logits' shape: [T, E], T from the logits.
+template <typename OpTy>
+static FailureOr<Value> allocateGradient(BufferBuilder &b, OpTy op,
+                                         Value logits) {
+  return b.allocate(op.getResult(), b.dynamicSizesLike(op.getResult(), logits));
+}
+
+struct RouteGradOpModel
+    : MoEOpBufferizationModel<RouteGradOpModel, RouteGradOp> {
+  LogicalResult bufferize(Operation *operation, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto op = cast<RouteGradOp>(operation);
+    BufferBuilder b(rewriter, op, options, state);
+    FailureOr<Value> logits = b.operand(op.getLogits());
+    FailureOr<Value> indices = b.operand(op.getIndices());
+    FailureOr<Value> grad = b.operand(op.getGrad());
+    if (failed(logits) || failed(indices) || failed(grad))
+      return failure();
+    FailureOr<Value> output = allocateGradient(b, op, *logits);
+    if (failed(output))
+      return failure();
+    BufferRouteGradOp::create(rewriter, op.getLoc(), op.getFunctionAttr(),
+                              *logits, *indices, *grad, *output,
+                              op.getNormalizeAttr(), op.getScaleAttr());
+    replaceOpWithBufferizedValues(rewriter, op, *output);
+    return success();
+  }
+};
+
+struct AuxLossOpModel : MoEOpBufferizationModel<AuxLossOpModel, AuxLossOp> {
+  LogicalResult bufferize(Operation *operation, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto op = cast<AuxLossOp>(operation);
+    BufferBuilder b(rewriter, op, options, state);
+    FailureOr<Value> logits = b.operand(op.getLogits());
+    FailureOr<Value> indices = b.operand(op.getIndices());
+    FailureOr<Value> output = b.allocate(op.getResult());
+    if (failed(logits) || failed(indices) || failed(output))
+      return failure();
+    BufferAuxLossOp::create(rewriter, op.getLoc(), op.getFunctionAttr(),
+                            *logits, *indices, *output, op.getSeqLenAttr(),
+                            op.getNormalizeAttr());
+    replaceOpWithBufferizedValues(rewriter, op, *output);
+    return success();
+  }
+};
+
+struct AuxLossGradOpModel
+    : MoEOpBufferizationModel<AuxLossGradOpModel, AuxLossGradOp> {
+  LogicalResult bufferize(Operation *operation, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto op = cast<AuxLossGradOp>(operation);
+    BufferBuilder b(rewriter, op, options, state);
+    FailureOr<Value> logits = b.operand(op.getLogits());
+    FailureOr<Value> indices = b.operand(op.getIndices());
+    FailureOr<Value> lossGrad = b.operand(op.getLossGrad());
+    if (failed(logits) || failed(indices) || failed(lossGrad))
+      return failure();
+    FailureOr<Value> output = allocateGradient(b, op, *logits);
+    if (failed(output))
+      return failure();
+    BufferAuxLossGradOp::create(rewriter, op.getLoc(), op.getFunctionAttr(),
+                                *logits, *indices, *lossGrad, *output,
+                                op.getSeqLenAttr(), op.getNormalizeAttr());
+    replaceOpWithBufferizedValues(rewriter, op, *output);
+    return success();
+  }
+};
+
+struct RouteAuxGradOpModel
+    : MoEOpBufferizationModel<RouteAuxGradOpModel, RouteAuxGradOp> {
+  LogicalResult bufferize(Operation *operation, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto op = cast<RouteAuxGradOp>(operation);
+    BufferBuilder b(rewriter, op, options, state);
+    FailureOr<Value> logits = b.operand(op.getLogits());
+    FailureOr<Value> indices = b.operand(op.getIndices());
+    FailureOr<Value> grad = b.operand(op.getGrad());
+    FailureOr<Value> lossGrad = b.operand(op.getLossGrad());
+    if (failed(logits) || failed(indices) || failed(grad) || failed(lossGrad))
+      return failure();
+    FailureOr<Value> output = allocateGradient(b, op, *logits);
+    if (failed(output))
+      return failure();
+    BufferRouteAuxGradOp::create(
+        rewriter, op.getLoc(), op.getFunctionAttr(), *logits, *indices, *grad,
+        *lossGrad, *output, op.getNormalizeAttr(), op.getScaleAttr(),
+        op.getSeqLenAttr(), op.getAuxNormalizeAttr());
+    replaceOpWithBufferizedValues(rewriter, op, *output);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::moe::registerBufferizableOpInterfaceExternalModels(
@@ -372,6 +469,10 @@ void mlir::moe::registerBufferizableOpInterfaceExternalModels(
     DispatchOp::attachInterface<DispatchOpModel>(*ctx);
     PermuteOp::attachInterface<PermuteOpModel>(*ctx);
     CombineOp::attachInterface<CombineOpModel>(*ctx);
+    RouteGradOp::attachInterface<RouteGradOpModel>(*ctx);
+    AuxLossOp::attachInterface<AuxLossOpModel>(*ctx);
+    AuxLossGradOp::attachInterface<AuxLossGradOpModel>(*ctx);
+    RouteAuxGradOp::attachInterface<RouteAuxGradOpModel>(*ctx);
     // Buffer ops must be known to the analysis: they are never bufferized.
   });
 }

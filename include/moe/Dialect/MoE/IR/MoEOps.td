@@ -330,5 +330,6 @@ def MoE_CombineOp : MoE_Op<"combine", [Pure]> {
 }
 
 include "moe/Dialect/MoE/IR/MoEBufferOps.td"
+include "moe/Dialect/MoE/IR/MoETrainingOps.td"
 
 #endif // MOE_DIALECT_MOE_IR_MOEOPS_TD

@@ -14,6 +14,9 @@ namespace moe {
 /// Adds the patterns of `--moe-fuse-routing` to `patterns`.
 void populateFuseRoutingPatterns(RewritePatternSet &patterns);
 
+/// Adds the patterns of `--moe-fuse-training` to `patterns`.
+void populateFuseTrainingPatterns(RewritePatternSet &patterns);
+
 #define GEN_PASS_REGISTRATION
 #include "moe/Dialect/MoE/Transforms/Passes.h.inc"
 

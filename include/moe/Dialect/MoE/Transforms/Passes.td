@@ -35,4 +35,36 @@ def MoEFuseRouting : Pass<"moe-fuse-routing"> {
   let dependentDialects = ["::mlir::moe::MoEDialect"];
 }
 
+def MoEFuseTraining : Pass<"moe-fuse-training"> {
+  let summary = "Fuse the sum of moe.route_grad and moe.aux_loss_grad into "
+                "moe.route_aux_grad";
+  let description = [{
+    A training step adds the two gradients of the router logits: that of the
+    routing weights and that of the balance loss. This pass rewrites an
+    `arith.addf` of a `moe.route_grad` and a `moe.aux_loss_grad` (in either
+    order) on the same logits, indices and score function into one
+    `moe.route_aux_grad`, which reads the logits and computes the scores
+    once per token and writes the gradient once. Both gradients must have
+    the `arith.addf` as their only user (otherwise they are computed anyway
+    and fusing would repeat the work); the attributes of each (`normalize`
+    and `scale` of the routing gradient, `seq_len` and `normalize` of the
+    balance loss, which becomes `aux_normalize`) carry over unchanged.
+
+    Example:
+
+    ```mlir
+    %g = moe.route_grad sigmoid %x, %i, %dw {normalize, scale = 2.5 : f32} : ...
+    %a = moe.aux_loss_grad sigmoid %x, %i, %dl {seq_len = 4096, normalize} : ...
+    %dx = arith.addf %g, %a : tensor<?x256xf32>
+    ```
+    becomes
+
+    ```mlir
+    %dx = moe.route_aux_grad sigmoid %x, %i, %dw, %dl
+        {normalize, scale = 2.5 : f32, seq_len = 4096, aux_normalize} : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::moe::MoEDialect"];
+}
+
 #endif // MOE_DIALECT_MOE_TRANSFORMS_PASSES_TD

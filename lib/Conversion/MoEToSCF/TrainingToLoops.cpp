@@ -1,0 +1,677 @@
+//===- TrainingToLoops.cpp - moe training ops to scf loops ----------------===//
+//
+// The CPU lowering of the training ops. Each token's scores are recomputed
+// from its logits (nothing of size T x E lives between forward and
+// backward): one vector pass over the row computes the scores and the row
+// sums the backward needs, a scalar pass over the K chosen experts adds the
+// routing gradient to an [E] scratch row, and a last vector pass writes dx
+// (once, rounded once). The balance loss works sequence by sequence: the
+// sequence's expert counts (from the indices alone) become an [E] row of
+// coefficients that every token of the sequence shares.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/MoEToSCF/TrainingToLoops.h"
+
+#include "moe/Conversion/MoECommon/Builders.h"
+#include "moe/Conversion/MoECommon/RoutingMath.h"
+#include "moe/Dialect/MoE/IR/MoEOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Rows of E experts, in vector chunks
+//===----------------------------------------------------------------------===//
+
+/// Lanes of the vector code over a row of experts.
+constexpr int64_t kWidth = 16;
+
+/// An [E] f32 stack buffer at the start of the enclosing allocation scope
+/// (the function), so that an op inside a loop does not grow the stack.
+Value createRow(ImplicitLocOpBuilder &b, int64_t numExperts) {
+  Operation *scope = b.getInsertionBlock()->getParentOp();
+  while (scope && !scope->hasTrait<OpTrait::AutomaticAllocationScope>())
+    scope = scope->getParentOp();
+  OpBuilder::InsertionGuard guard(b);
+  if (scope)
+    b.setInsertionPointToStart(&scope->getRegion(0).front());
+  return memref::AllocaOp::create(
+      b, MemRefType::get({numExperts}, b.getF32Type()));
+}
+
+/// The experts [0, E) of a row: chunks of kWidth lanes while they fit (when
+/// the row's memory is contiguous), then single experts. Bodies see the
+/// first expert of a chunk and its lane count (kWidth or 1); their values
+/// are f32 scalars or vector<kWidth x f32>.
+class RowLoop {
+public:
+  RowLoop(int64_t numExperts, bool vectorize)
+      : numExperts(numExperts),
+        vectorEnd(vectorize ? numExperts / kWidth * kWidth : 0) {}
+
+  using Body = function_ref<void(ImplicitLocOpBuilder &, Value, int64_t)>;
+  using ReduceBody = function_ref<SmallVector<Value>(ImplicitLocOpBuilder &,
+                                                     Value, int64_t)>;
+
+  void forEach(ImplicitLocOpBuilder &b, Body body) const {
+    if (vectorEnd > 0)
+      emitFor(
+          b, constIndex(b, 0), constIndex(b, vectorEnd),
+          [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, kWidth); },
+          constIndex(b, kWidth));
+    if (vectorEnd < numExperts)
+      emitFor(b, vectorEnd, numExperts,
+              [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, 1); });
+  }
+
+  /// The sums (or maxima, with `max`) over the row of the `count` values
+  /// that `body` returns per chunk.
+  SmallVector<Value> reduce(ImplicitLocOpBuilder &b, unsigned count,
+                            ReduceBody body, bool max = false) const {
+    double init = max ? -std::numeric_limits<double>::infinity() : 0.0;
+    auto combine = [&](ImplicitLocOpBuilder &b, Value acc,
+                       Value value) -> Value {
+      if (max)
+        return arith::MaximumFOp::create(b, acc, value);
+      return arith::AddFOp::create(b, acc, value);
+    };
+    SmallVector<Value> result(count, emitF32(b, init));
+    if (vectorEnd > 0) {
+      SmallVector<Value> inits(count, splat(b, init, kWidth));
+      auto loop = scf::ForOp::create(
+          b, constIndex(b, 0), constIndex(b, vectorEnd), constIndex(b, kWidth),
+          inits,
+          [&](OpBuilder &nested, Location loc, Value e, ValueRange acc) {
+            ImplicitLocOpBuilder ib(loc, nested);
+            SmallVector<Value> values = body(ib, e, kWidth);
+            SmallVector<Value> next;
+            for (auto [a, v] : llvm::zip_equal(acc, values))
+              next.push_back(combine(ib, a, v));
+            scf::YieldOp::create(ib, next);
+          });
+      auto kind =
+          max ? vector::CombiningKind::MAXIMUMF : vector::CombiningKind::ADD;
+      // The lanes combine in a tree (reassoc): an ordered reduction would
+      // be a chain of kWidth dependent additions per token.
+      for (unsigned i = 0; i < count; ++i)
+        result[i] = vector::ReductionOp::create(b, kind, loop.getResult(i),
+                                                arith::FastMathFlags::reassoc);
+    }
+    if (vectorEnd < numExperts)
+      result = emitForIter(b, constIndex(b, vectorEnd),
+                           constIndex(b, numExperts), result,
+                           [&](ImplicitLocOpBuilder &b, Value e,
+                               ValueRange acc) {
+                             SmallVector<Value> values = body(b, e, 1);
+                             SmallVector<Value> next;
+                             for (auto [a, v] : llvm::zip_equal(acc, values))
+                               next.push_back(combine(b, a, v));
+                             return next;
+                           });
+    return result;
+  }
+
+  /// An f32 constant of `lanes` lanes.
+  static Value splat(ImplicitLocOpBuilder &b, double value, int64_t lanes) {
+    if (lanes == 1)
+      return emitF32(b, value);
+    auto type = VectorType::get({lanes}, b.getF32Type());
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(type, b.getF32FloatAttr(value)));
+  }
+
+  /// `lanes` consecutive elements of `memref` at `indices` as f32.
+  static Value read(ImplicitLocOpBuilder &b, Value memref, ValueRange indices,
+                    int64_t lanes) {
+    if (lanes == 1)
+      return emitToF32(b, load(b, memref, indices));
+    Type element = elementTypeOf(memref);
+    Value value = vector::LoadOp::create(
+        b, VectorType::get({lanes}, element), memref, indices);
+    if (element.isF32())
+      return value;
+    return arith::ExtFOp::create(
+        b, VectorType::get({lanes}, b.getF32Type()), value);
+  }
+
+  /// Stores f32 `value` into `memref` at `indices`, rounded once to its
+  /// element type.
+  static void write(ImplicitLocOpBuilder &b, Value value, Value memref,
+                    ValueRange indices, int64_t lanes) {
+    Type element = elementTypeOf(memref);
+    if (!element.isF32())
+      value = arith::TruncFOp::create(
+          b, lanes == 1 ? element : VectorType::get({lanes}, element), value);
+    if (lanes == 1)
+      store(b, value, memref, indices);
+    else
+      vector::StoreOp::create(b, value, memref, indices);
+  }
+
+  /// A scalar broadcast to `lanes` lanes.
+  static Value broadcast(ImplicitLocOpBuilder &b, Value scalar,
+                         int64_t lanes) {
+    if (lanes == 1)
+      return scalar;
+    return vector::BroadcastOp::create(
+        b, VectorType::get({lanes}, scalar.getType()), scalar);
+  }
+
+private:
+  int64_t numExperts;
+  int64_t vectorEnd;
+};
+
+bool isContiguous(Value memref) {
+  return cast<MemRefType>(memref.getType()).isLastDimUnitStride();
+}
+
+//===----------------------------------------------------------------------===//
+// Per-token math
+//===----------------------------------------------------------------------===//
+
+/// The scores of token t into the `scores` row; returns, in the same pass,
+/// sum_e s[e] and sum_e weights[e] * s[e] (both 0 without `weights`). For
+/// softmax the row maximum and the sum of exp(x - max) come first (the
+/// exponentials are kept in the row and divided in place).
+std::pair<Value, Value> emitScores(ImplicitLocOpBuilder &b,
+                                   const RowLoop &row, ScoreFunction function,
+                                   Value logits, Value t, Value scores,
+                                   Value weights) {
+  // Stores the chunk's scores and returns what the sums add.
+  auto finish = [&](ImplicitLocOpBuilder &b, Value score, Value e,
+                    int64_t lanes) -> SmallVector<Value> {
+    RowLoop::write(b, score, scores, e, lanes);
+    if (!weights)
+      return {};
+    Value weight = RowLoop::read(b, weights, e, lanes);
+    return {score, arith::MulFOp::create(b, weight, score)};
+  };
+  unsigned numSums = weights ? 2 : 0;
+  SmallVector<Value> sums;
+  if (function != ScoreFunction::softmax) {
+    sums = row.reduce(b, numSums, [&](ImplicitLocOpBuilder &b, Value e,
+                                      int64_t lanes) {
+      Value x = RowLoop::read(b, logits, {t, e}, lanes);
+      return finish(b, emitScore(b, function, x, {}, ExpKind::Polynomial), e,
+                    lanes);
+    });
+  } else {
+    Value max = row.reduce(
+        b, 1,
+        [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+          return SmallVector<Value>{RowLoop::read(b, logits, {t, e}, lanes)};
+        },
+        /*max=*/true)[0];
+    Value sum = row.reduce(b, 1, [&](ImplicitLocOpBuilder &b, Value e,
+                                     int64_t lanes) {
+      Value x = RowLoop::read(b, logits, {t, e}, lanes);
+      Value shifted =
+          arith::SubFOp::create(b, x, RowLoop::broadcast(b, max, lanes));
+      Value exp = emitExp(b, shifted, ExpKind::Polynomial);
+      RowLoop::write(b, exp, scores, e, lanes);
+      return SmallVector<Value>{exp};
+    })[0];
+    sums = row.reduce(b, numSums, [&](ImplicitLocOpBuilder &b, Value e,
+                                      int64_t lanes) {
+      Value exp = RowLoop::read(b, scores, e, lanes);
+      return finish(
+          b, arith::DivFOp::create(b, exp, RowLoop::broadcast(b, sum, lanes)),
+          e, lanes);
+    });
+  }
+  if (!weights)
+    return {Value(), Value()};
+  return {sums[0], sums[1]};
+}
+
+/// dx of one chunk from ds and the scores, through the score function;
+/// `dot` is sum_e ds[e] * s[e] (softmax only).
+Value emitScoreBackward(ImplicitLocOpBuilder &b, ScoreFunction function,
+                        Value ds, Value s, Value x, Value dot, int64_t lanes) {
+  Value one = RowLoop::splat(b, 1.0, lanes);
+  switch (function) {
+  case ScoreFunction::sigmoid:
+    // ds * s * (1 - s).
+    return arith::MulFOp::create(b, arith::MulFOp::create(b, ds, s),
+                                 arith::SubFOp::create(b, one, s));
+  case ScoreFunction::softmax:
+    // s * (ds - sum_e' ds[e'] * s[e']).
+    return arith::MulFOp::create(
+        b, s,
+        arith::SubFOp::create(b, ds, RowLoop::broadcast(b, dot, lanes)));
+  case ScoreFunction::sqrtsoftplus: {
+    // ds * sigmoid(x) / (2 s), 0 where s == 0.
+    Value zero = RowLoop::splat(b, 0.0, lanes);
+    Value sigmoid =
+        emitScore(b, ScoreFunction::sigmoid, x, {}, ExpKind::Polynomial);
+    Value twice = arith::AddFOp::create(b, s, s);
+    Value grad = arith::DivFOp::create(b, arith::MulFOp::create(b, ds, sigmoid),
+                                       twice);
+    Value isZero = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, s, zero);
+    return arith::SelectOp::create(b, isZero, zero, grad);
+  }
+  }
+  llvm_unreachable("unknown score function");
+}
+
+/// The index of pair (t, j) as an index value clamped into [0, E), and
+/// whether it is valid (in [0, E) before clamping).
+std::pair<Value, Value> emitPairExpert(ImplicitLocOpBuilder &b, Value indices,
+                                       Value t, Value j, Value numExperts) {
+  Value raw = load(b, indices, {t, j});
+  Value valid = emitInRange(b, raw, numExperts);
+  Value expert = arith::SelectOp::create(
+      b, valid, castIndex(b, b.getIndexType(), raw), constIndex(b, 0));
+  return {expert, valid};
+}
+
+/// What a gradient lowering computes: the routing gradient (with `grad`),
+/// the balance loss gradient (with `lossGrad`), or their sum.
+struct GradientSpec {
+  ScoreFunction function;
+  Value logits, indices, output;
+  // Routing gradient.
+  Value grad;
+  bool normalize = false;
+  float scale = 1.0f;
+  // Balance loss gradient.
+  Value lossGrad;
+  std::optional<int64_t> seqLen;
+  bool auxNormalize = false;
+};
+
+/// The sequences of the balance loss: rows of L = seq_len (without it, T,
+/// or 1 when T = 0), B = ceil(T / L) of them, the last possibly shorter.
+struct Sequences {
+  Value numTokens, length, count;
+
+  Sequences(ImplicitLocOpBuilder &b, Value numTokens,
+            std::optional<int64_t> seqLen)
+      : numTokens(numTokens) {
+    length = seqLen ? constIndex(b, *seqLen)
+                    : Value(arith::MaxUIOp::create(b, numTokens,
+                                                   constIndex(b, 1)));
+    count = arith::CeilDivUIOp::create(b, numTokens, length);
+  }
+
+  /// The rows [first, end) of sequence `seq`.
+  std::pair<Value, Value> bounds(ImplicitLocOpBuilder &b, Value seq) const {
+    Value first = arith::MulIOp::create(b, seq, length);
+    Value end = arith::MinUIOp::create(
+        b, arith::AddIOp::create(b, first, length), numTokens);
+    return {first, end};
+  }
+};
+
+/// Fills `row` with the sequence's per-expert count of valid pairs, times
+/// `coefficient`.
+void emitScaledCounts(ImplicitLocOpBuilder &b, const RowLoop &rowLoop,
+                      Value indices, Value first, Value end, Value row,
+                      Value coefficient, int64_t numExperts) {
+  rowLoop.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+    RowLoop::write(b, RowLoop::splat(b, 0.0, lanes), row, e, lanes);
+  });
+  Value experts = constIndex(b, numExperts);
+  Value numChosen = dimOf(b, indices, 1);
+  emitFor(b, first, end, [&](ImplicitLocOpBuilder &b, Value t) {
+    emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
+      auto [expert, valid] = emitPairExpert(b, indices, t, j, experts);
+      Value add = arith::SelectOp::create(b, valid, emitF32(b, 1.0),
+                                          emitF32(b, 0.0));
+      store(b, arith::AddFOp::create(b, load(b, row, expert), add), row,
+            expert);
+    });
+  });
+  rowLoop.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+    Value count = RowLoop::read(b, row, e, lanes);
+    RowLoop::write(
+        b,
+        arith::MulFOp::create(b, count,
+                              RowLoop::broadcast(b, coefficient, lanes)),
+        row, e, lanes);
+  });
+}
+
+/// A row count as f32.
+Value toF32(ImplicitLocOpBuilder &b, Value index) {
+  return arith::UIToFPOp::create(
+      b, b.getF32Type(), castIndex(b, b.getI64Type(), index));
+}
+
+/// Emits the gradient of `spec` into its output.
+void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
+  auto logitsType = cast<MemRefType>(spec.logits.getType());
+  int64_t numExperts = logitsType.getDimSize(1);
+  int64_t numChosen = cast<MemRefType>(spec.indices.getType()).getDimSize(1);
+  RowLoop rowLoop(numExperts,
+                  isContiguous(spec.logits) && isContiguous(spec.output));
+  Value scores = createRow(b, numExperts);
+  // The routing gradient of the chosen experts, 0 elsewhere: zeroed once,
+  // and only the chosen entries are reset after each token.
+  Value routeRow = spec.grad ? createRow(b, numExperts) : Value();
+  // dp[e] of the balance loss, shared by the tokens of a sequence.
+  Value auxRow = spec.lossGrad ? createRow(b, numExperts) : Value();
+  Value experts = constIndex(b, numExperts);
+  Value zero = emitF32(b, 0.0);
+  if (spec.grad)
+    rowLoop.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+      RowLoop::write(b, RowLoop::splat(b, 0.0, lanes), routeRow, e, lanes);
+    });
+
+  // Routing gradient of token t: g_j over the valid pairs (from the scores
+  // of the chosen experts), added into the route row; returns
+  // sum_j g_j * s[i_j].
+  auto emitRoute = [&](ImplicitLocOpBuilder &b, Value t) -> Value {
+    Value scale = emitF32(b, spec.scale);
+    SmallVector<Value> sums = emitForIter(
+        b, 0, numChosen, ValueRange{zero, zero},
+        [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
+          auto [expert, valid] = emitPairExpert(b, spec.indices, t, j, experts);
+          Value w = arith::SelectOp::create(b, valid, load(b, scores, expert),
+                                            zero);
+          Value dw = load(b, spec.grad, {t, j});
+          Value dwW = arith::SelectOp::create(
+              b, valid, arith::MulFOp::create(b, dw, w), zero);
+          return SmallVector<Value>{arith::AddFOp::create(b, acc[0], w),
+                                    arith::AddFOp::create(b, acc[1], dwW)};
+        });
+    Value weightSum = sums[0], dwDotW = sums[1];
+    return emitForIter(
+        b, 0, numChosen, ValueRange{zero},
+        [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
+          auto [expert, valid] = emitPairExpert(b, spec.indices, t, j, experts);
+          Value dw = load(b, spec.grad, {t, j});
+          Value g;
+          if (spec.normalize) {
+            // scale * (dw - <dw, w> / S) / S; the row is 0 when S == 0.
+            Value q = arith::DivFOp::create(b, dwDotW, weightSum);
+            g = arith::DivFOp::create(
+                b,
+                arith::MulFOp::create(b, scale,
+                                      arith::SubFOp::create(b, dw, q)),
+                weightSum);
+            Value isZero = arith::CmpFOp::create(
+                b, arith::CmpFPredicate::OEQ, weightSum, zero);
+            g = arith::SelectOp::create(b, isZero, zero, g);
+          } else {
+            g = arith::MulFOp::create(b, scale, dw);
+          }
+          g = arith::SelectOp::create(b, valid, g, zero);
+          store(b, arith::AddFOp::create(b, load(b, routeRow, expert), g),
+                routeRow, expert);
+          Value gs = arith::MulFOp::create(b, g, load(b, scores, expert));
+          gs = arith::SelectOp::create(b, valid, gs, zero);
+          return SmallVector<Value>{arith::AddFOp::create(b, acc[0], gs)};
+        })[0];
+  };
+
+  // Keeps the route row zero for the next token.
+  auto emitResetRoute = [&](ImplicitLocOpBuilder &b, Value t) {
+    emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
+      Value expert = emitPairExpert(b, spec.indices, t, j, experts).first;
+      store(b, zero, routeRow, expert);
+    });
+  };
+
+  auto emitToken = [&](ImplicitLocOpBuilder &b, Value t) {
+    auto [rowSum, dpDotS] = emitScores(b, rowLoop, spec.function,
+                                       spec.logits, t, scores, auxRow);
+
+    // Balance loss: ds_aux[e] = (dp[e] - q) / rowSum with q = <dp, s> /
+    // rowSum under aux_normalize (0 for a zero row sum), dp[e] without.
+    // Then ds_aux[e] = auxMul * dp[e] - auxSub.
+    Value auxMul, auxSub, auxDot = zero;
+    if (spec.lossGrad) {
+      if (spec.auxNormalize) {
+        Value isZero =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, rowSum, zero);
+        Value inverse = arith::SelectOp::create(
+            b, isZero, zero,
+            arith::DivFOp::create(b, emitF32(b, 1.0), rowSum));
+        Value q = arith::MulFOp::create(b, dpDotS, inverse);
+        auxMul = inverse;
+        auxSub = arith::MulFOp::create(b, q, inverse);
+        // <ds_aux, s> = (<dp, s> - q * rowSum) / rowSum.
+        auxDot = arith::MulFOp::create(
+            b,
+            arith::SubFOp::create(b, dpDotS,
+                                  arith::MulFOp::create(b, q, rowSum)),
+            inverse);
+      } else {
+        auxMul = emitF32(b, 1.0);
+        auxSub = zero;
+        auxDot = dpDotS;
+      }
+    }
+
+    // Routing: g_j added into the route row.
+    Value routeDot = spec.grad ? emitRoute(b, t) : zero;
+
+    // dx through the score function, written once.
+    Value dot = arith::AddFOp::create(b, auxDot, routeDot);
+    rowLoop.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+      Value s = RowLoop::read(b, scores, e, lanes);
+      Value ds = RowLoop::splat(b, 0.0, lanes);
+      if (spec.lossGrad) {
+        Value dp = RowLoop::read(b, auxRow, e, lanes);
+        ds = arith::SubFOp::create(
+            b,
+            arith::MulFOp::create(b, dp, RowLoop::broadcast(b, auxMul, lanes)),
+            RowLoop::broadcast(b, auxSub, lanes));
+      }
+      if (spec.grad)
+        ds = arith::AddFOp::create(b, ds,
+                                   RowLoop::read(b, routeRow, e, lanes));
+      Value x;
+      if (spec.function == ScoreFunction::sqrtsoftplus)
+        x = RowLoop::read(b, spec.logits, {t, e}, lanes);
+      RowLoop::write(
+          b, emitScoreBackward(b, spec.function, ds, s, x, dot, lanes),
+          spec.output, {t, e}, lanes);
+    });
+
+    if (spec.grad)
+      emitResetRoute(b, t);
+  };
+
+  // The routing gradient alone under sigmoid or sqrtsoftplus: dx is 0 * s'
+  // = 0 for the experts not chosen (NaN for a NaN logit), so only the K
+  // chosen experts need a score.
+  auto emitSparseToken = [&](ImplicitLocOpBuilder &b, Value t) {
+    rowLoop.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
+      Value x = RowLoop::read(b, spec.logits, {t, e}, lanes);
+      Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, x, x);
+      RowLoop::write(
+          b, arith::SelectOp::create(b, isNaN, x, RowLoop::splat(b, 0.0, lanes)),
+          spec.output, {t, e}, lanes);
+    });
+    emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
+      Value expert = emitPairExpert(b, spec.indices, t, j, experts).first;
+      Value x = emitToF32(b, load(b, spec.logits, {t, expert}));
+      store(b, emitScore(b, spec.function, x, {}, ExpKind::Polynomial),
+            scores, expert);
+    });
+    emitRoute(b, t);
+    emitFor(b, 0, numChosen, [&](ImplicitLocOpBuilder &b, Value j) {
+      auto [expert, valid] = emitPairExpert(b, spec.indices, t, j, experts);
+      emitIf(b, valid, [&, expert = expert](ImplicitLocOpBuilder &b) {
+        Value x = emitToF32(b, load(b, spec.logits, {t, expert}));
+        Value dx = emitScoreBackward(b, spec.function,
+                                     load(b, routeRow, expert),
+                                     load(b, scores, expert), x, Value(), 1);
+        RowLoop::write(b, dx, spec.output, {t, expert}, 1);
+      });
+    });
+    emitResetRoute(b, t);
+  };
+
+  Value numTokens = dimOf(b, spec.logits, 0);
+  if (!spec.lossGrad) {
+    if (spec.function == ScoreFunction::softmax)
+      emitFor(b, 0, numTokens, emitToken);
+    else
+      emitFor(b, 0, numTokens, emitSparseToken);
+    return;
+  }
+  // dp[t, e] = dl * f[b, e] / (B * T_b) = count[b, e] * dl * E /
+  // (K * T_b) / (B * T_b) for every token of sequence b.
+  Value lossGrad = load(b, spec.lossGrad, {});
+  Sequences sequences(b, numTokens, spec.seqLen);
+  emitFor(b, 0, sequences.count, [&](ImplicitLocOpBuilder &b, Value seq) {
+    auto [first, end] = sequences.bounds(b, seq);
+    Value rows = toF32(b, arith::SubIOp::create(b, end, first));
+    Value f = arith::DivFOp::create(
+        b,
+        arith::MulFOp::create(b, lossGrad,
+                              emitF32(b, static_cast<double>(numExperts))),
+        arith::MulFOp::create(b, emitF32(b, static_cast<double>(numChosen)),
+                              rows));
+    Value coefficient = arith::DivFOp::create(
+        b, f, arith::MulFOp::create(b, toF32(b, sequences.count), rows));
+    emitScaledCounts(b, rowLoop, spec.indices, first, end, auxRow,
+                     coefficient, numExperts);
+    emitFor(b, first, end, emitToken);
+  });
+}
+
+/// Emits the balance loss of `op` into its rank-0 output.
+void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op) {
+  int64_t numExperts = op.getLogits().getType().getDimSize(1);
+  int64_t numChosen = op.getIndices().getType().getDimSize(1);
+  RowLoop rowLoop(numExperts, isContiguous(op.getLogits()));
+  Value scores = createRow(b, numExperts);
+  Value fRow = createRow(b, numExperts);
+  Value zero = emitF32(b, 0.0);
+  Value numTokens = dimOf(b, op.getLogits(), 0);
+  Sequences sequences(b, numTokens, op.getSeqLen());
+
+  // sum_b (1 / T_b) sum_{t in b} sum_e f[b, e] * p[t, e].
+  Value total = emitForIter(
+      b, constIndex(b, 0), sequences.count, ValueRange{zero},
+      [&](ImplicitLocOpBuilder &b, Value seq, ValueRange acc) {
+        auto [first, end] = sequences.bounds(b, seq);
+        Value rows = toF32(b, arith::SubIOp::create(b, end, first));
+        // f[b, e] = E * c[b, e] / (K * T_b).
+        Value coefficient = arith::DivFOp::create(
+            b, emitF32(b, static_cast<double>(numExperts)),
+            arith::MulFOp::create(
+                b, emitF32(b, static_cast<double>(numChosen)), rows));
+        emitScaledCounts(b, rowLoop, op.getIndices(), first, end, fRow,
+                         coefficient, numExperts);
+        Value seqSum = emitForIter(
+            b, first, end, ValueRange{zero},
+            [&](ImplicitLocOpBuilder &b, Value t, ValueRange tokenAcc) {
+              auto [rowSum, term] =
+                  emitScores(b, rowLoop, op.getFunction(), op.getLogits(), t,
+                             scores, fRow);
+              if (op.getNormalize()) {
+                // p = s / rowSum, 0 where the row sum is 0.
+                Value isZero = arith::CmpFOp::create(
+                    b, arith::CmpFPredicate::OEQ, rowSum, zero);
+                term = arith::SelectOp::create(
+                    b, isZero, zero, arith::DivFOp::create(b, term, rowSum));
+              }
+              return SmallVector<Value>{
+                  arith::AddFOp::create(b, tokenAcc[0], term)};
+            })[0];
+        return SmallVector<Value>{arith::AddFOp::create(
+            b, acc[0], arith::DivFOp::create(b, seqSum, rows))};
+      })[0];
+  // (1 / B) * total; 0 without tokens.
+  Value empty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                      sequences.count, constIndex(b, 0));
+  Value loss = arith::SelectOp::create(
+      b, empty, zero,
+      arith::DivFOp::create(b, total, toF32(b, sequences.count)));
+  store(b, loss, op.getOutput(), ValueRange{});
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+/// Base of the patterns: builds with the op's location, then erases the op.
+template <typename OpTy>
+struct TrainingLowering : public OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using OpAdaptor = typename OpConversionPattern<OpTy>::OpAdaptor;
+
+  LogicalResult
+  matchAndRewrite(OpTy op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const final {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    lower(op, b);
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  virtual void lower(OpTy op, ImplicitLocOpBuilder &b) const = 0;
+};
+
+struct RouteGradLowering : TrainingLowering<BufferRouteGradOp> {
+  using TrainingLowering::TrainingLowering;
+  void lower(BufferRouteGradOp op, ImplicitLocOpBuilder &b) const override {
+    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
+                      op.getOutput()};
+    spec.grad = op.getGrad();
+    spec.normalize = op.getNormalize();
+    spec.scale = op.getScale().convertToFloat();
+    emitGradient(b, spec);
+  }
+};
+
+struct AuxLossLowering : TrainingLowering<BufferAuxLossOp> {
+  using TrainingLowering::TrainingLowering;
+  void lower(BufferAuxLossOp op, ImplicitLocOpBuilder &b) const override {
+    emitAuxLoss(b, op);
+  }
+};
+
+struct AuxLossGradLowering : TrainingLowering<BufferAuxLossGradOp> {
+  using TrainingLowering::TrainingLowering;
+  void lower(BufferAuxLossGradOp op, ImplicitLocOpBuilder &b) const override {
+    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
+                      op.getOutput()};
+    spec.lossGrad = op.getLossGrad();
+    spec.seqLen = op.getSeqLen();
+    spec.auxNormalize = op.getNormalize();
+    emitGradient(b, spec);
+  }
+};
+
+struct RouteAuxGradLowering : TrainingLowering<BufferRouteAuxGradOp> {
+  using TrainingLowering::TrainingLowering;
+  void lower(BufferRouteAuxGradOp op, ImplicitLocOpBuilder &b) const override {
+    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
+                      op.getOutput()};
+    spec.grad = op.getGrad();
+    spec.normalize = op.getNormalize();
+    spec.scale = op.getScale().convertToFloat();
+    spec.lossGrad = op.getLossGrad();
+    spec.seqLen = op.getSeqLen();
+    spec.auxNormalize = op.getAuxNormalize();
+    emitGradient(b, spec);
+  }
+};
+
+} // namespace
+
+void mlir::moe::populateMoETrainingToLoopsPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<RouteGradLowering, AuxLossLowering, AuxLossGradLowering,
+               RouteAuxGradLowering>(patterns.getContext());
+}
