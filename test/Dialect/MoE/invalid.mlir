@@ -608,3 +608,20 @@ func.func @f(%i: tensor<4611686018427387904x8xi32>) {
   %o, %t, %s = moe.dispatch %i {num_experts = 64} : tensor<4611686018427387904x8xi32> -> tensor<65xi32>, tensor<?xi32>, tensor<4611686018427387904x8xi32>
   return
 }
+
+// -----
+
+// A bare float literal is an f64: the message says to write its type.
+func.func @f(%w: tensor<?x8xf32>) {
+  // expected-error @+1 {{attribute 'scale' failed to satisfy constraint: 32-bit float attribute (write the type: `2.5 : f32`, not `2.5`)}}
+  %0 = moe.normalize %w {scale = 2.5} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%b: tensor<8xf32>, %c: tensor<8xi32>) {
+  // expected-error @+1 {{attribute 'rate' failed to satisfy constraint: 32-bit float attribute (write the type: `2.5 : f32`, not `2.5`)}}
+  %0 = moe.update_bias sign %b, %c {rate = 1.0e-03} : tensor<8xf32>, tensor<8xi32>
+  return
+}
