@@ -308,15 +308,16 @@ static void addHostPreparation(OpPassManager &pm) {
   pm.addPass(createSCFToControlFlowPass());
 }
 
-/// Host code to the LLVM dialect.
+/// Host code to the LLVM dialect. Vector ops go first: their lowering
+/// creates arith ops (vector.print of an i32 extends it to i64).
 static void addHostToLLVM(OpPassManager &pm) {
   arith::ArithExpandOpsPassOptions expand;
   expand.includeBf16 = true;
   pm.addPass(arith::createArithExpandOpsPass(expand));
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
-  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
