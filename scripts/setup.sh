@@ -39,9 +39,12 @@ moe_install() {
 moe_build() {
   moe_log "configuring and building in $MOE_BUILD"
   if [ ! -f "$MOE_BUILD/build.ninja" ]; then
+    # Debian's python3 (it has NumPy) runs lit and the reference, whatever
+    # python3 comes first on PATH.
     cmake -G Ninja -S "$MOE_ROOT" -B "$MOE_BUILD" \
       -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ >/dev/null
+      -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
+      -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
   fi
   # all, and the ODS-generated reference that test/Docs compares.
   ninja -C "$MOE_BUILD" all mlir-doc >/dev/null

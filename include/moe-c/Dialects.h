@@ -26,17 +26,25 @@ extern "C" {
 /// `mlirMoERegisterAllDialects` to also get its bufferization models.
 MLIR_DECLARE_CAPI_DIALECT_REGISTRATION(MoE, moe);
 
-/// Inserts the moe dialect and its external interface models (the
-/// BufferizableOpInterface of the tensor ops, needed by
-/// `one-shot-bufferize` and the lowering pipelines) into `registry`.
+/// Inserts into `registry` the moe dialect with its external interface models
+/// and everything that the pipelines `moe-lower-to-cpu`, `moe-lower-to-nvvm`
+/// and `moe-lower-to-gpu-emulator` need: the dialects that moe programs mix
+/// with (func, arith, math, scf, cf, tensor, linalg, bufferization, memref,
+/// affine, index, vector) and their bufferization models, the gpu, llvm and
+/// nvvm dialects, their conversions to LLVM, the NVVM target and the LLVM IR
+/// translations. Upstream's `mlirRegisterAllDialects` is not needed for
+/// them (and may be called as well).
 MLIR_CAPI_EXPORTED void mlirMoERegisterAllDialects(MlirDialectRegistry registry);
 
 /// Registers the moe passes (`moe-fuse-routing`, `convert-moe-to-loops`,
-/// `convert-moe-to-gpu`) and pipelines (`moe-lower-to-cpu`,
-/// `moe-lower-to-nvvm`) with the global pass registry, so that
-/// `mlirParsePassPipeline` and `mlirOpPassManagerAddPipeline` find them. The
-/// upstream passes that the pipelines use are registered as well. Safe to
-/// call more than once.
+/// `convert-moe-to-gpu`, `moe-lower-subgroup-reduce`,
+/// `convert-nvvm-kernels-to-emulator`) and pipelines (`moe-lower-to-cpu`,
+/// `moe-lower-to-nvvm`, `moe-lower-to-gpu-emulator`) with the global pass
+/// registry, so that `mlirParsePassPipeline` and
+/// `mlirOpPassManagerAddPipeline` find them, and the upstream passes of the
+/// Transforms, Conversion, Arith, Bufferization, GPU, Linalg and MemRef
+/// groups, so that textual pipelines can mix them with moe's. Safe to call
+/// more than once.
 MLIR_CAPI_EXPORTED void mlirMoERegisterPasses(void);
 
 #ifdef __cplusplus

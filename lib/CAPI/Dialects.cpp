@@ -22,9 +22,8 @@ void mlirMoERegisterAllDialects(MlirDialectRegistry registry) {
   mlir::moe::registerAllDialects(*unwrap(registry));
 }
 
-/// The upstream passes that the textual pieces of `--moe-lower-to-cpu` and
-/// `--moe-lower-to-nvvm` name (see lib/Pipelines/Pipelines.cpp): building
-/// those pipelines looks them up in the global registry.
+/// The upstream passes that textual pipelines most often mix with moe's (the
+/// moe pipelines themselves need none of them).
 static void registerUpstreamPipelinePasses() {
   mlir::registerTransformsPasses();
   mlir::registerConversionPasses();

@@ -4,10 +4,12 @@
 // MlirOptMain):
 //
 //   mlir-opt --load-dialect-plugin=libMoEPlugin.so \
-//            --load-pass-plugin=libMoEPlugin.so --moe-fuse-routing in.mlir
+//            --load-pass-plugin=libMoEPlugin.so \
+//            -p "builtin.module(moe-fuse-routing)" in.mlir
 //
-// The dialect entry point registers the moe dialect with its external models
-// (bufferization), the pass entry point the moe passes and pipelines. The
+// The dialect entry point registers what mlir::moe::registerAllDialects
+// does (the moe dialect with its external models, and what the moe
+// pipelines need), the pass entry point the moe passes and pipelines. The
 // plugin links libMLIR.so, as mlir-opt does, so both use one copy of MLIR and
 // share its dialect and pass registries.
 //

@@ -170,10 +170,45 @@ static int testLowerToCPU(void) {
   return 0;
 }
 
+/// mlirMoERegisterAllDialects alone (no upstream registration): both
+/// pipelines run, the NVVM one down to PTX in a gpu.binary.
+static int testMoERegistrationAlone(void) {
+  fprintf(stderr, "@moe_registration_alone\n");
+  MlirDialectRegistry registry = mlirDialectRegistryCreate();
+  mlirMoERegisterAllDialects(registry);
+  MlirContext ctx = mlirContextCreateWithRegistry(registry, false);
+  mlirDialectRegistryDestroy(registry);
+
+  const char *pipelines[] = {
+      "builtin.module(moe-lower-to-cpu)",
+      "builtin.module(moe-lower-to-nvvm{chip=sm_90a format=isa})"};
+  for (int i = 0; i < 2; ++i) {
+    MlirModule module = parse(ctx, kRouter);
+    if (mlirModuleIsNull(module) || runPipeline(ctx, module, pipelines[i]))
+      return 1;
+    fprintf(stderr, "%s:\n", pipelines[i]);
+    printModule(module);
+    mlirModuleDestroy(module);
+  }
+  // CHECK-LABEL: @moe_registration_alone
+  // CHECK: builtin.module(moe-lower-to-cpu):
+  // CHECK-NOT: moe.
+  // CHECK: llvm.func @router(
+  // CHECK: builtin.module(moe-lower-to-nvvm{chip=sm_90a format=isa}):
+  // CHECK: llvm.func @router(
+  // CHECK: gpu.launch_func
+  // CHECK: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
+  // CHECK-SAME: .target sm_90a
+  mlirContextDestroy(ctx);
+  return 0;
+}
+
 int main(void) {
   if (testDialectHandle())
     return 1;
   if (testLowerToCPU())
+    return 1;
+  if (testMoERegistrationAlone())
     return 1;
   // CHECK: done
   fprintf(stderr, "done\n");

@@ -1,8 +1,11 @@
 // `cmake --install` of this build into a fresh prefix, then a downstream
 // project (consumer/) configured against that prefix with
-// find_package(MoEMLIR), built, and run on this file: its C++ program
-// registers the dialect and --moe-fuse-routing from C++, its C program does
-// the same through the C API. The installed moe-opt and plugin must run too.
+// find_package(MoEMLIR), built, and run on this file. Its C++ program
+// includes the op header before the pipeline header, registers dialects with
+// mlir::moe::registerAllDialects alone, fuses, builds --moe-lower-to-cpu
+// without any pass registration, runs --moe-lower-to-nvvm from text and
+// translates both results to LLVM IR; its C program does the same through
+// the C API alone. The installed moe-opt and plugin must run too.
 //
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: %moe_cmake_command --install %moe_obj_root --prefix %t/prefix > %t/install.log
@@ -37,8 +40,8 @@
 // CONFIGURE: MoEMLIR 0.1.0 in {{.*}}prefix/lib/cmake/MoEMLIR, MLIR in {{.*}}/lib/cmake/mlir
 //
 // RUN: %moe_cmake_command --build %t/build > %t/build.log
-// RUN: %t/build/moe-consumer %s | FileCheck %s
-// RUN: %t/build/moe-consumer-c %s | FileCheck %s
+// RUN: %t/build/moe-consumer %s | FileCheck %s --check-prefixes=CHECK,CXX
+// RUN: %t/build/moe-consumer-c %s | FileCheck %s --check-prefixes=CHECK,C
 //
 // The installed moe-opt finds libMLIR.so, and so does the installed plugin
 // (through their run paths), with the stock mlir-opt.
@@ -66,3 +69,21 @@ func.func @router(%x: tensor<?x64xbf16>, %b: tensor<64xf32>)
   %c = moe.load %i {num_experts = 64} : tensor<?x6xi32> -> tensor<64xi32>
   return %wn, %i, %c : tensor<?x6xf32>, tensor<?x6xi32>, tensor<64xi32>
 }
+
+// After the fused module: the lowerings (the programs' output order).
+// CXX: route: k = 6
+// CXX-NEXT: cpu:
+// CXX-NEXT: define router
+// CXX: nvvm:
+// CXX-NEXT: define router
+// CXX: global moe_route_kernel_binary
+// CXX: rejected: --moe-lower-to-nvvm: unknown chip 'sm90': write sm_<major><minor>
+// CXX-NEXT: built: no
+//
+// C: == cpu
+// C: llvm.func @router(
+// C: == nvvm
+// C: llvm.func @router(
+// C: gpu.launch_func
+// C: gpu.binary @moe_route_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx78">
+// C-SAME: .target sm_90

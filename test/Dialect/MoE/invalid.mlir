@@ -789,3 +789,20 @@ func.func @f(%x: memref<?x256xf32>, %i: memref<?x8xi32>, %dw: memref<?x8xf32>, %
   moe.buffer.route_grad sigmoid ins(%x, %i, %dw : memref<?x256xf32>, memref<?x8xi32>, memref<?x8xf32>) outs(%dx : memref<?x256xf16>)
   return
 }
+
+// -----
+
+// A bare float literal is an f64: the message says to write its type.
+func.func @f(%w: tensor<?x8xf32>) {
+  // expected-error @+1 {{attribute 'scale' failed to satisfy constraint: 32-bit float attribute (write the type: `2.5 : f32`, not `2.5`)}}
+  %0 = moe.normalize %w {scale = 2.5} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @f(%b: tensor<8xf32>, %c: tensor<8xi32>) {
+  // expected-error @+1 {{attribute 'rate' failed to satisfy constraint: 32-bit float attribute (write the type: `2.5 : f32`, not `2.5`)}}
+  %0 = moe.update_bias sign %b, %c {rate = 1.0e-03} : tensor<8xf32>, tensor<8xi32>
+  return
+}

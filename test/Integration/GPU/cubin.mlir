@@ -1,4 +1,5 @@
-// Every example program compiles to sm_90 cubins through ptxas, and to PTX.
+// Every example program compiles to sm_90 cubins through ptxas, and to PTX
+// (by default PTX 7.8, the version sm_90 needs).
 // REQUIRES: ptxas
 // RUN: moe-opt %moe_src_root/examples/deepseek_v3_router.mlir --moe-lower-to-nvvm | FileCheck %s --dump-input=never --check-prefix=BIN
 // RUN: moe-opt %moe_src_root/examples/deepseek_v3_router.mlir --moe-lower-to-nvvm="format=isa" | FileCheck %s --dump-input=never --check-prefix=PTX
@@ -14,9 +15,9 @@
 // BIN: llvm.call @mgpuMemAlloc
 // BIN: llvm.call @mgpuMemcpy
 // BIN: gpu.launch_func
-// BIN: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}bin = "\7FELF
+// BIN: gpu.binary @{{.*}} [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx78">, {{.*}}bin = "\7FELF
 // BIN-NOT: moe.
-// PTX-DAG: #nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}assembly = "{{.*}}.target sm_90
+// PTX-DAG: #nvvm.target<O = 3, chip = "sm_90", features = "+ptx78">, {{.*}}assembly = "{{.*}}.target sm_90
 // The selection kernel's warp arg-max is redux.sync on integer rank images
 // (sm_80 and later), butterfly shuffles before that.
 // PTX-DAG: redux.sync.max.s32

@@ -58,6 +58,15 @@ def MoE_UpdateRule : I32EnumAttr<"UpdateRule",
 }
 
 //===----------------------------------------------------------------------===//
+// Attribute constraints
+//===----------------------------------------------------------------------===//
+
+// F32Attr whose constraint failure says how to write one: a bare `2.5` in an
+// attribute dictionary is an f64.
+def MoE_F32Attr : FloatAttrBase<F32,
+    "32-bit float attribute (write the type: `2.5 : f32`, not `2.5`)">;
+
+//===----------------------------------------------------------------------===//
 // Type constraints
 //===----------------------------------------------------------------------===//
 

@@ -81,7 +81,7 @@ def MoE_BufferNormalizeOp : MoE_BufferOp<"normalize"> {
   }];
   let arguments = (ins MoE_In<MoE_F32MemRef>:$weights,
                        MoE_Out<MoE_F32MemRef>:$output,
-                       DefaultValuedAttr<F32Attr, "1.0f">:$scale);
+                       DefaultValuedAttr<MoE_F32Attr, "1.0f">:$scale);
   let assemblyFormat = [{
     `ins` `(` $weights `:` type($weights) `)`
     `outs` `(` $output `:` type($output) `)` attr-dict
@@ -127,7 +127,7 @@ def MoE_BufferUpdateBiasOp : MoE_BufferOp<"update_bias"> {
                        MoE_In<MoE_FloatMemRef>:$bias,
                        MoE_In<MoE_LoadMemRef>:$load,
                        MoE_Out<MoE_FloatMemRef>:$output,
-                       F32Attr:$rate, UnitAttr:$center);
+                       MoE_F32Attr:$rate, UnitAttr:$center);
   let assemblyFormat = [{
     $rule `ins` `(` $bias `,` $load `:` type($bias) `,` type($load) `)`
     `outs` `(` $output `:` type($output) `)` attr-dict
@@ -174,7 +174,7 @@ def MoE_BufferRouteOp : MoE_BufferOp<"route"> {
                             MoE_Out<MoE_IndexMemRef>:$counts),
                        MoE_SelectionAttrs,
                        (ins UnitAttr:$normalize,
-                            DefaultValuedAttr<F32Attr, "1.0f">:$scale));
+                            DefaultValuedAttr<MoE_F32Attr, "1.0f">:$scale));
   let assemblyFormat = [{
     $function `ins` `(` $logits `:` type($logits) `)`
     (`bias` `(` $bias^ `:` type($bias) `)`)?

@@ -118,7 +118,7 @@ def MoE_NormalizeOp : MoE_Op<"normalize",
     ```
   }];
   let arguments = (ins MoE_F32Tensor:$weights,
-                       DefaultValuedAttr<F32Attr, "1.0f">:$scale);
+                       DefaultValuedAttr<MoE_F32Attr, "1.0f">:$scale);
   let results = (outs MoE_F32Tensor:$result);
   let assemblyFormat = "$weights attr-dict `:` type($weights)";
   let hasVerifier = 1;
@@ -175,7 +175,7 @@ def MoE_UpdateBiasOp : MoE_Op<"update_bias",
     ```
   }];
   let arguments = (ins MoE_UpdateRule:$rule, MoE_FloatTensor:$bias,
-                       MoE_LoadTensor:$load, F32Attr:$rate, UnitAttr:$center);
+                       MoE_LoadTensor:$load, MoE_F32Attr:$rate, UnitAttr:$center);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $rule $bias `,` $load attr-dict `:` type($bias) `,` type($load)
@@ -229,7 +229,7 @@ def MoE_RouteOp : MoE_Op<"route", [Pure]> {
                             Optional<MoE_FloatTensor>:$bias),
                        MoE_SelectionAttrs,
                        (ins UnitAttr:$normalize,
-                            DefaultValuedAttr<F32Attr, "1.0f">:$scale));
+                            DefaultValuedAttr<MoE_F32Attr, "1.0f">:$scale));
   let results = (outs MoE_F32Tensor:$weights, MoE_IndexTensor:$indices,
                       MoE_IndexTensor:$counts);
   let assemblyFormat = [{
