@@ -63,7 +63,7 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
                                         const LowerToCPUOptions &options) {
   if (options.fuseRouting) {
     pm.addPass(createMoEFuseRouting());
-    pm.addPass(createMoEFuseTraining()); // Training ops (CPU only for now).
+    pm.addPass(createMoEFuseTraining());
   }
   if (options.bufferize)
     addBufferization(pm);
@@ -104,8 +104,10 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
                                  StringRef chip,
                                  const LowerToNVVMOptions *target) {
   bool redux = chipHasRedux(chip);
-  if (fuseRouting)
+  if (fuseRouting) {
     pm.addPass(createMoEFuseRouting());
+    pm.addPass(createMoEFuseTraining());
+  }
   if (bufferize)
     addBufferization(pm);
   ConvertMoEToGPUOptions toGPU;
