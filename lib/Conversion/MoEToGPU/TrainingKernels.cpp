@@ -353,7 +353,7 @@ LogicalResult checkWarpPerToken(Operation *op, Value logits, Value indices) {
     return fail() << "at most " << kMaxWarpExperts
                   << " experts (32 per lane of a warp), got " << numExperts;
   if (k > kWarpSize)
-    return fail() << "k <= " << kWarpSize << " (a lane per pair), got " << k;
+    return fail() << "k <= " << kWarpSize << ", got " << k;
   return success();
 }
 
