@@ -6,8 +6,8 @@
 // token. Row sums are warp reductions (gpu.subgroup_reduce); each lane
 // collects the routing gradient of its own experts from the K pair lanes by
 // index shuffles, summing duplicates. The balance loss first counts each
-// sequence's pairs into a [B, E] scratch (a block per sequence, a workgroup
-// histogram); its value is reduced from per-token terms by one block in a
+// sequence's pairs into a [B, E] scratch (workgroup histograms of chunks of
+// pairs, added with integer atomics); its value is reduced from per-token terms by one block in a
 // fixed order, so it is the same on every run.
 //
 //===----------------------------------------------------------------------===//
@@ -23,6 +23,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 using namespace mlir;
@@ -96,9 +97,14 @@ SmallVector<Value> emitSlotCounts(ImplicitLocOpBuilder &b, const WarpRow &row,
   return result;
 }
 
+/// Pairs counted by one block of the counting kernel.
+constexpr int64_t kPairsPerCountBlock = 16 * kBlockSize;
+
 /// Counts the valid pairs of each sequence per expert into a new [B, E] i32
-/// device buffer: a block per sequence, a workgroup histogram written out
-/// once (no global atomics, no zeroing of the buffer).
+/// device buffer (zeroed by a memset): each sequence's pairs are split into
+/// chunks of kPairsPerCountBlock, a block per chunk counts its chunk in a
+/// workgroup histogram and adds it to the sequence's row with integer
+/// atomics (which commute: the counts do not depend on the schedule).
 Value emitSequenceCounts(ImplicitLocOpBuilder &b, StringRef name,
                          Value indices, const Sequences &sequences,
                          int64_t numExperts) {
@@ -108,21 +114,36 @@ Value emitSequenceCounts(ImplicitLocOpBuilder &b, StringRef name,
                                       ValueRange{}, ValueRange{sequences.count},
                                       ValueRange{})
                      .getMemref();
+  gpu::MemsetOp::create(b, Type(), ValueRange{}, counts,
+                        arith::ConstantIntOp::create(b, i32, 0));
   Value k = constIndex(b, cast<MemRefType>(indices.getType()).getDimSize(1));
+  Value chunk = constIndex(b, kPairsPerCountBlock);
+  // Chunks per sequence: those of the longest one (the first).
+  Value longest = arith::MinUIOp::create(b, sequences.length,
+                                         sequences.numTokens);
+  Value chunks = arith::MaxUIOp::create(
+      b, arith::CeilDivUIOp::create(b, arith::MulIOp::create(b, longest, k),
+                                    chunk),
+      constIndex(b, 1));
   emitLaunch(
-      b, name, sequences.count, kBlockSize,
+      b, name, arith::MulIOp::create(b, sequences.count, chunks), kBlockSize,
       {getWorkgroupBufferType(b.getContext(), numExperts, i32)},
       [&](ImplicitLocOpBuilder &b, const KernelContext &ctx) {
         Value hist = ctx.workgroup()[0];
         emitZeroWorkgroup(b, ctx, hist, numExperts);
-        auto [first, end] = sequences.bounds(b, ctx.blockId);
+        Value seq = arith::DivUIOp::create(b, ctx.blockId, chunks);
+        Value part = arith::RemUIOp::create(b, ctx.blockId, chunks);
+        auto [first, end] = sequences.bounds(b, seq);
+        Value begin = arith::AddIOp::create(
+            b, arith::MulIOp::create(b, first, k),
+            arith::MulIOp::create(b, part, chunk));
+        Value stop = arith::MinUIOp::create(
+            b, arith::AddIOp::create(b, begin, chunk),
+            arith::MulIOp::create(b, end, k));
         Value one = arith::ConstantIntOp::create(b, i32, 1);
         Value experts = constIndex(b, numExperts);
         emitFor(
-            b,
-            arith::AddIOp::create(b, arith::MulIOp::create(b, first, k),
-                                  ctx.threadId),
-            arith::MulIOp::create(b, end, k),
+            b, arith::AddIOp::create(b, begin, ctx.threadId), stop,
             [&](ImplicitLocOpBuilder &b, Value pair) {
               Value t = arith::DivUIOp::create(b, pair, k);
               Value j = arith::RemUIOp::create(b, pair, k);
@@ -135,10 +156,19 @@ Value emitSequenceCounts(ImplicitLocOpBuilder &b, StringRef name,
             },
             ctx.blockSize);
         gpu::BarrierOp::create(b);
+        Value zero = arith::ConstantIntOp::create(b, i32, 0);
         emitFor(
             b, ctx.threadId, experts,
             [&](ImplicitLocOpBuilder &b, Value e) {
-              store(b, load(b, hist, e), counts, {ctx.blockId, e});
+              Value v = load(b, hist, e);
+              emitIf(b,
+                     arith::CmpIOp::create(b, arith::CmpIPredicate::ne, v,
+                                           zero),
+                     [&](ImplicitLocOpBuilder &b) {
+                       memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi,
+                                                   v, counts,
+                                                   ValueRange{seq, e});
+                     });
             },
             ctx.blockSize);
       });

@@ -46,18 +46,24 @@ func.func @route_grad(%x: memref<?x64xbf16>, %i: memref<?x4xi32>, %dw: memref<?x
 
 // -----
 
-// The balance loss: a block per sequence counts its pairs in a workgroup
-// histogram into a [B, E] i32 buffer; a warp per token writes its term to a
-// [T] buffer; one block sums the terms in a fixed order (no float atomics).
+// The balance loss: blocks count chunks of a sequence's pairs in workgroup
+// histograms, added to the sequence's row of a [B, E] i32 buffer with integer
+// atomics; a warp per token writes its term to a [T] buffer; one block sums
+// the terms in a fixed order (no float atomics).
 
 // CHECK-LABEL: func.func @aux_loss
 // CHECK:         %[[T:.*]] = memref.dim %{{.*}}, %c0 : memref<?x64xf32>
 // CHECK:         %[[B:.*]] = arith.ceildivui %[[T]], %c16 : index
 // CHECK:         %[[COUNTS:.*]] = gpu.alloc  (%[[B]]) : memref<?x64xi32>
-// CHECK:         gpu.launch blocks({{.*}}) in (%{{.*}} = %[[B]], {{.*}} function(@moe_aux_loss_count_kernel) workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>) {
+// CHECK:         gpu.memset  %[[COUNTS]], %c0_i32 : memref<?x64xi32>, i32
+// Chunks of 4096 pairs per sequence of 16 rows of 4 pairs: one.
+// CHECK:         %[[CHUNKS:.*]] = arith.ceildivui %{{.*}}, %c4096 : index
+// CHECK:         %[[CHUNKS1:.*]] = arith.maxui %[[CHUNKS]], %c1 : index
+// CHECK:         %[[GRID:.*]] = arith.muli %[[B]], %[[CHUNKS1]] : index
+// CHECK:         gpu.launch blocks({{.*}}) in (%{{.*}} = %[[GRID]], {{.*}} function(@moe_aux_loss_count_kernel) workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>) {
 // CHECK:           memref.atomic_rmw addi %c1_i32, %[[HIST]]
 // CHECK:           gpu.barrier
-// CHECK:           memref.store %{{.*}}, %[[COUNTS]]
+// CHECK:           memref.atomic_rmw addi %{{.*}}, %[[COUNTS]][%{{.*}}, %{{.*}}] : (i32, memref<?x64xi32>) -> i32
 // CHECK:         %[[TERMS:.*]] = gpu.alloc  (%[[T]]) : memref<?xf32>
 // CHECK:         gpu.launch {{.*}} function(@moe_aux_loss_token_kernel) {
 // CHECK:           memref.load %[[COUNTS]]

@@ -611,6 +611,28 @@ def grad_duplicate_indices_dynamic():
     return k
 
 
+@case
+def aux_loss_long_sequence_dynamic():
+    """Sequences of more than 4096 pairs (T = 530, K = 8): the GPU counts a
+    sequence in several blocks. One sequence, then sequences of 520 rows (the
+    second has 10), with the routing gradient fused in."""
+    k = TrainKernel("aux_loss_long_sequence_dynamic",
+                    aux_loss_long_sequence_dynamic.__doc__)
+    rng = rng_for(130)
+    T, E, K = 530, 32, 8
+    xv = _logits(rng, T, E)
+    x = k.arg("x", xv, "f32", dyn=True)
+    i = k.arg("i", _indices(rng, xv, "sigmoid", K, "f32"), "i32", dyn=True)
+    dw = k.arg("dw", _dw(rng, T, K), "f32", dyn=True)
+    dl = k.scalar_arg("dl", 1000.0)
+    g = k.route_grad("sigmoid", x, i, dw, normalize=True)
+    a = k.aux_loss_grad("sigmoid", x, i, dl, normalize=True)
+    k.ret(k.addf(g, a), k.aux_loss("sigmoid", x, i),
+          k.aux_loss_grad("sigmoid", x, i, dl, seq_len=520),
+          k.aux_loss("sigmoid", x, i, seq_len=520, normalize=True))
+    return k
+
+
 def build(name):
     if name not in CASES:
         raise SystemExit("unknown case %r (see `moe_ref_train.py list`)" % name)
