@@ -104,10 +104,10 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
                                  StringRef chip,
                                  const LowerToNVVMOptions *target) {
   bool redux = chipHasRedux(chip);
-  if (fuseRouting) {
+  if (fuseRouting)
     pm.addPass(createMoEFuseRouting());
+  if (fuseRouting)
     pm.addPass(createMoEFuseTraining());
-  }
   if (bufferize)
     addBufferization(pm);
   ConvertMoEToGPUOptions toGPU;
