@@ -29,8 +29,7 @@
 
 namespace {
 
-template <int Rank>
-struct MemRef {
+template <int Rank> struct MemRef {
   void *allocated;
   void *aligned;
   int64_t offset;
@@ -48,18 +47,23 @@ using Gate = void (*)(MemRef<2> *, MemRef<1> *, MemRef<2> *, MemRef<2> *,
                       MemRef<1> *);
 using Step = void (*)(MemRef<2> *, MemRef<2> *, MemRef<2> *, MemRef<0> *,
                       MemRef<2> *);
-using RouteGrad = void (*)(MemRef<2> *, MemRef<2> *, MemRef<2> *,
-                           MemRef<2> *);
+using RouteGrad = void (*)(MemRef<2> *, MemRef<2> *, MemRef<2> *, MemRef<2> *);
 
 } // namespace
 
 extern "C" {
-void _mlir_ciface_dsv3_f32(MemRef<2> *, MemRef<1> *, MemRef<2> *, MemRef<2> *, MemRef<1> *);
-void _mlir_ciface_dsv3_bf16(MemRef<2> *, MemRef<1> *, MemRef<2> *, MemRef<2> *, MemRef<1> *);
-void _mlir_ciface_dsv3_f32_step(MemRef<2> *, MemRef<2> *, MemRef<2> *, MemRef<0> *, MemRef<2> *);
-void _mlir_ciface_dsv3_bf16_step(MemRef<2> *, MemRef<2> *, MemRef<2> *, MemRef<0> *, MemRef<2> *);
-void _mlir_ciface_dsv3_f32_route_grad(MemRef<2> *, MemRef<2> *, MemRef<2> *, MemRef<2> *);
-void _mlir_ciface_dsv3_bf16_route_grad(MemRef<2> *, MemRef<2> *, MemRef<2> *, MemRef<2> *);
+void _mlir_ciface_dsv3_f32(MemRef<2> *, MemRef<1> *, MemRef<2> *, MemRef<2> *,
+                           MemRef<1> *);
+void _mlir_ciface_dsv3_bf16(MemRef<2> *, MemRef<1> *, MemRef<2> *, MemRef<2> *,
+                            MemRef<1> *);
+void _mlir_ciface_dsv3_f32_step(MemRef<2> *, MemRef<2> *, MemRef<2> *,
+                                MemRef<0> *, MemRef<2> *);
+void _mlir_ciface_dsv3_bf16_step(MemRef<2> *, MemRef<2> *, MemRef<2> *,
+                                 MemRef<0> *, MemRef<2> *);
+void _mlir_ciface_dsv3_f32_route_grad(MemRef<2> *, MemRef<2> *, MemRef<2> *,
+                                      MemRef<2> *);
+void _mlir_ciface_dsv3_bf16_route_grad(MemRef<2> *, MemRef<2> *, MemRef<2> *,
+                                       MemRef<2> *);
 // From moe_cuda_runtime: the same context the compiled code uses.
 void *mgpuMemAlloc(intptr_t sizeBytes, CUstream stream, int8_t isHostShared);
 void mgpuMemcpy(void *dst, void *src, intptr_t sizeBytes, CUstream stream);
@@ -94,8 +98,7 @@ static void toFile(const std::string &path, void *device, size_t bytes) {
 }
 
 /// Microseconds per call of `call`, ITERS calls after 10 of warm-up.
-template <typename Fn>
-static double timeCalls(Fn call, int iters) {
+template <typename Fn> static double timeCalls(Fn call, int iters) {
   for (int i = 0; i < 10; ++i)
     call();
   auto start = std::chrono::steady_clock::now();
@@ -117,8 +120,8 @@ int main(int argc, char **argv) {
   bool bf16 = config == "dsv3_bf16";
   Gate gate = bf16 ? _mlir_ciface_dsv3_bf16 : _mlir_ciface_dsv3_f32;
   Step step = bf16 ? _mlir_ciface_dsv3_bf16_step : _mlir_ciface_dsv3_f32_step;
-  RouteGrad routeGrad =
-      bf16 ? _mlir_ciface_dsv3_bf16_route_grad : _mlir_ciface_dsv3_f32_route_grad;
+  RouteGrad routeGrad = bf16 ? _mlir_ciface_dsv3_bf16_route_grad
+                             : _mlir_ciface_dsv3_f32_route_grad;
 
   // Inputs: logits ~ N(0, 1), a bias of about 1e-2, dw ~ N(0, 1).
   std::mt19937 rng(4321);
@@ -131,7 +134,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < n; ++i) { // round to nearest even
     uint32_t bits;
     std::memcpy(&bits, &logits[i], 4);
-    logitsBf16[i] = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+    logitsBf16[i] =
+        static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
   }
   std::vector<float> bias(static_cast<size_t>(experts));
   for (float &v : bias)

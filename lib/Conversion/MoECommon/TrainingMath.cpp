@@ -57,8 +57,7 @@ Value mlir::moe::emitRouteWeightGrad(ImplicitLocOpBuilder &b, Value dw,
   // scale * (dw - <dw, w> / S) / S; the row is 0 when S == 0.
   Value q = arith::DivFOp::create(b, dwDotW, sum);
   Value g = arith::DivFOp::create(
-      b, arith::MulFOp::create(b, scale, arith::SubFOp::create(b, dw, q)),
-      sum);
+      b, arith::MulFOp::create(b, scale, arith::SubFOp::create(b, dw, q)), sum);
   return zeroWhereZero(b, sum, g);
 }
 
@@ -95,9 +94,9 @@ Value mlir::moe::emitBalanceLossTerm(ImplicitLocOpBuilder &b, Value fDotS,
 Sequences::Sequences(ImplicitLocOpBuilder &b, Value numTokens,
                      std::optional<int64_t> seqLen)
     : numTokens(numTokens) {
-  length = seqLen ? constIndex(b, *seqLen)
-                  : Value(arith::MaxUIOp::create(b, numTokens,
-                                                 constIndex(b, 1)));
+  length = seqLen
+               ? constIndex(b, *seqLen)
+               : Value(arith::MaxUIOp::create(b, numTokens, constIndex(b, 1)));
   count = arith::CeilDivUIOp::create(b, numTokens, length);
 }
 
@@ -140,8 +139,8 @@ Value mlir::moe::emitBalanceGradCoefficient(ImplicitLocOpBuilder &b,
 
 Value mlir::moe::emitBalanceLoss(ImplicitLocOpBuilder &b, Value total,
                                  Value numSequences) {
-  Value empty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                      numSequences, constIndex(b, 0));
+  Value empty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, numSequences,
+                                      constIndex(b, 0));
   return arith::SelectOp::create(
       b, empty, emitF32(b, 0.0),
       arith::DivFOp::create(b, total, emitIndexToF32(b, numSequences)));

@@ -7,8 +7,8 @@
 // collects the routing gradient of its own experts from the K pair lanes by
 // index shuffles, summing duplicates. The balance loss first counts each
 // sequence's pairs into a [B, E] scratch (workgroup histograms of chunks of
-// pairs, added with integer atomics); its value is reduced from per-token terms by one block in a
-// fixed order, so it is the same on every run.
+// pairs, added with integer atomics); its value is reduced from per-token terms
+// by one block in a fixed order, so it is the same on every run.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +25,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Transforms/DialectConversion.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -59,8 +60,8 @@ Value emitWarpRowSum(ImplicitLocOpBuilder &b, const WarpRow &row,
   Value zero = emitF32(b, 0.0);
   Value sum = zero;
   for (auto [value, inRange] : llvm::zip_equal(values, row.inRange))
-    sum = arith::AddFOp::create(b, sum,
-                                arith::SelectOp::create(b, inRange, value, zero));
+    sum = arith::AddFOp::create(
+        b, sum, arith::SelectOp::create(b, inRange, value, zero));
   return emitWarpSum(b, sum);
 }
 
@@ -92,8 +93,8 @@ SmallVector<Value> emitSlotCounts(ImplicitLocOpBuilder &b, const WarpRow &row,
                                   Value counts, Value seq) {
   SmallVector<Value> result;
   for (Value e : row.clamped)
-    result.push_back(arith::UIToFPOp::create(b, b.getF32Type(),
-                                             load(b, counts, {seq, e})));
+    result.push_back(
+        arith::UIToFPOp::create(b, b.getF32Type(), load(b, counts, {seq, e})));
   return result;
 }
 
@@ -105,25 +106,25 @@ constexpr int64_t kPairsPerCountBlock = 16 * kBlockSize;
 /// chunks of kPairsPerCountBlock, a block per chunk counts its chunk in a
 /// workgroup histogram and adds it to the sequence's row with integer
 /// atomics (which commute: the counts do not depend on the schedule).
-Value emitSequenceCounts(ImplicitLocOpBuilder &b, StringRef name,
-                         Value indices, const Sequences &sequences,
-                         int64_t numExperts) {
+Value emitSequenceCounts(ImplicitLocOpBuilder &b, StringRef name, Value indices,
+                         const Sequences &sequences, int64_t numExperts) {
   Type i32 = b.getI32Type();
   auto type = MemRefType::get({ShapedType::kDynamic, numExperts}, i32);
-  Value counts = gpu::AllocOp::create(b, type, /*asyncToken=*/Type(),
-                                      ValueRange{}, ValueRange{sequences.count},
-                                      ValueRange{})
-                     .getMemref();
+  Value counts =
+      gpu::AllocOp::create(b, type, /*asyncToken=*/Type(), ValueRange{},
+                           ValueRange{sequences.count}, ValueRange{})
+          .getMemref();
   gpu::MemsetOp::create(b, Type(), ValueRange{}, counts,
                         arith::ConstantIntOp::create(b, i32, 0));
   Value k = constIndex(b, cast<MemRefType>(indices.getType()).getDimSize(1));
   Value chunk = constIndex(b, kPairsPerCountBlock);
   // Chunks per sequence: those of the longest one (the first).
-  Value longest = arith::MinUIOp::create(b, sequences.length,
-                                         sequences.numTokens);
+  Value longest =
+      arith::MinUIOp::create(b, sequences.length, sequences.numTokens);
   Value chunks = arith::MaxUIOp::create(
-      b, arith::CeilDivUIOp::create(b, arith::MulIOp::create(b, longest, k),
-                                    chunk),
+      b,
+      arith::CeilDivUIOp::create(b, arith::MulIOp::create(b, longest, k),
+                                 chunk),
       constIndex(b, 1));
   emitLaunch(
       b, name, arith::MulIOp::create(b, sequences.count, chunks), kBlockSize,
@@ -134,12 +135,12 @@ Value emitSequenceCounts(ImplicitLocOpBuilder &b, StringRef name,
         Value seq = arith::DivUIOp::create(b, ctx.blockId, chunks);
         Value part = arith::RemUIOp::create(b, ctx.blockId, chunks);
         auto [first, end] = sequences.bounds(b, seq);
-        Value begin = arith::AddIOp::create(
-            b, arith::MulIOp::create(b, first, k),
-            arith::MulIOp::create(b, part, chunk));
-        Value stop = arith::MinUIOp::create(
-            b, arith::AddIOp::create(b, begin, chunk),
-            arith::MulIOp::create(b, end, k));
+        Value begin =
+            arith::AddIOp::create(b, arith::MulIOp::create(b, first, k),
+                                  arith::MulIOp::create(b, part, chunk));
+        Value stop =
+            arith::MinUIOp::create(b, arith::AddIOp::create(b, begin, chunk),
+                                   arith::MulIOp::create(b, end, k));
         Value one = arith::ConstantIntOp::create(b, i32, 1);
         Value experts = constIndex(b, numExperts);
         emitFor(
@@ -161,14 +162,13 @@ Value emitSequenceCounts(ImplicitLocOpBuilder &b, StringRef name,
             b, ctx.threadId, experts,
             [&](ImplicitLocOpBuilder &b, Value e) {
               Value v = load(b, hist, e);
-              emitIf(b,
-                     arith::CmpIOp::create(b, arith::CmpIPredicate::ne, v,
-                                           zero),
-                     [&](ImplicitLocOpBuilder &b) {
-                       memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi,
-                                                   v, counts,
-                                                   ValueRange{seq, e});
-                     });
+              emitIf(
+                  b,
+                  arith::CmpIOp::create(b, arith::CmpIPredicate::ne, v, zero),
+                  [&](ImplicitLocOpBuilder &b) {
+                    memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi,
+                                                v, counts, ValueRange{seq, e});
+                  });
             },
             ctx.blockSize);
       });
@@ -220,9 +220,8 @@ void emitGradient(ImplicitLocOpBuilder &b, Operation *op,
               emitIndexToF32(b, arith::SubIOp::create(b, end, first)),
               emitIndexToF32(b, sequences->count), numExperts, k);
           SmallVector<Value> dp, dpS;
-          for (auto [count, s] :
-               llvm::zip_equal(emitSlotCounts(b, row, counts, seq),
-                               token.scores)) {
+          for (auto [count, s] : llvm::zip_equal(
+                   emitSlotCounts(b, row, counts, seq), token.scores)) {
             dp.push_back(arith::MulFOp::create(b, count, coefficient));
             dpS.push_back(arith::MulFOp::create(b, dp.back(), s));
           }
@@ -251,7 +250,8 @@ void emitGradient(ImplicitLocOpBuilder &b, Operation *op,
           Value source = arith::AndIOp::create(
               b, expert, arith::ConstantIntOp::create(b, i32, kWarpSize - 1));
           Value slot = arith::ShRSIOp::create(
-              b, expert, arith::ConstantIntOp::create(b, i32, 5));
+              b, expert,
+              arith::ConstantIntOp::create(b, i32, llvm::Log2_64(kWarpSize)));
           Value w = zero;
           for (size_t s = 0; s < numSlots; ++s)
             w = arith::SelectOp::create(
@@ -263,9 +263,9 @@ void emitGradient(ImplicitLocOpBuilder &b, Operation *op,
           Value dw = load(b, spec.grad, {t, j});
           Value dwW = arith::SelectOp::create(
               b, valid, arith::MulFOp::create(b, dw, w), zero);
-          Value g = emitRouteWeightGrad(b, dw, emitWarpSum(b, dwW),
-                                        emitWarpSum(b, w),
-                                        emitF32(b, spec.scale), spec.normalize);
+          Value g =
+              emitRouteWeightGrad(b, dw, emitWarpSum(b, dwW), emitWarpSum(b, w),
+                                  emitF32(b, spec.scale), spec.normalize);
           g = arith::SelectOp::create(b, valid, g, zero);
           Value gw = arith::SelectOp::create(
               b, valid, arith::MulFOp::create(b, g, w), zero);
@@ -294,9 +294,8 @@ void emitGradient(ImplicitLocOpBuilder &b, Operation *op,
         for (size_t s = 0; s < numSlots; ++s) {
           Value write = arith::AndIOp::create(b, real, row.inRange[s]);
           emitIf(b, write, [&](ImplicitLocOpBuilder &b) {
-            Value dx =
-                emitScoreBackward(b, spec.function, ds[s], token.scores[s],
-                                  token.logits[s], dot);
+            Value dx = emitScoreBackward(b, spec.function, ds[s],
+                                         token.scores[s], token.logits[s], dot);
             storeRounded(b, dx, spec.output, {t, row.clamped[s]});
           });
         }
@@ -334,13 +333,12 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op,
         // f[b, e] = E * c[b, e] / (K * T_b).
         Value fraction = emitBalanceFraction(b, rows, numExperts, k);
         SmallVector<Value> fS;
-        for (auto [count, s] : llvm::zip_equal(
-                 emitSlotCounts(b, row, counts, seq), token.scores))
+        for (auto [count, s] :
+             llvm::zip_equal(emitSlotCounts(b, row, counts, seq), token.scores))
           fS.push_back(arith::MulFOp::create(
               b, arith::MulFOp::create(b, count, fraction), s));
-        Value rowSum = op.getNormalize()
-                           ? emitWarpRowSum(b, row, token.scores)
-                           : Value();
+        Value rowSum =
+            op.getNormalize() ? emitWarpRowSum(b, row, token.scores) : Value();
         Value term = emitBalanceLossTerm(b, emitWarpRowSum(b, row, fS), rowSum,
                                          op.getNormalize());
         Value leader = arith::AndIOp::create(

@@ -79,8 +79,7 @@ Value emitBalanceGradCoefficient(ImplicitLocOpBuilder &b, Value lossGrad,
 
 /// The balance loss from the sum over sequences of their terms: total / B,
 /// 0 when B == 0 (an index).
-Value emitBalanceLoss(ImplicitLocOpBuilder &b, Value total,
-                      Value numSequences);
+Value emitBalanceLoss(ImplicitLocOpBuilder &b, Value total, Value numSequences);
 
 } // namespace mlir::moe
 
