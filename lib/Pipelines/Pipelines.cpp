@@ -358,8 +358,10 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
                                  StringRef chip,
                                  const std::optional<NVVMTarget> &target) {
   bool redux = chipHasRedux(chip);
-  if (fuseRouting)
+  if (fuseRouting) {
     pm.addPass(createMoEFuseRouting());
+    pm.addPass(createMoEFuseTraining());
+  }
   if (bufferize)
     addBufferization(pm);
   ConvertMoEToGPUOptions toGPU;

@@ -42,8 +42,8 @@ struct LoweringOptions : public PassPipelineOptions<Derived> {
 
   Base::Option<bool> fuseRouting{
       *this, "fuse-routing",
-      llvm::cl::desc("Run --moe-fuse-routing (and, on the CPU, "
-                     "--moe-fuse-training) before lowering"),
+      llvm::cl::desc("Run --moe-fuse-routing and --moe-fuse-training "
+                     "before lowering"),
       llvm::cl::init(true)};
   Base::Option<bool> bufferize{
       *this, "bufferize",

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GPUTarget.h"
+#include "TrainingKernels.h"
 #include "WarpSelection.h"
 
 #include "moe/Conversion/MoECommon/Algorithms.h"
@@ -136,5 +137,6 @@ void mlir::moe::populateMoEToGPUPatterns(RewritePatternSet &patterns,
                                          int64_t warpsPerBlock, bool redux) {
   patterns.add<ScoreKernel, TopKKernel, RouteKernel>(patterns.getContext(),
                                                       warpsPerBlock, redux);
+  populateMoETrainingToGPUPatterns(patterns, warpsPerBlock);
   populateSharedLoweringPatterns(patterns, std::make_shared<GPUTarget>());
 }

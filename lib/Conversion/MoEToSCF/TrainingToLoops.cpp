@@ -15,6 +15,7 @@
 
 #include "moe/Conversion/MoECommon/Builders.h"
 #include "moe/Conversion/MoECommon/RoutingMath.h"
+#include "moe/Conversion/MoECommon/TrainingMath.h"
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -238,36 +239,6 @@ std::pair<Value, Value> emitScores(ImplicitLocOpBuilder &b,
   return {sums[0], sums[1]};
 }
 
-/// dx of one chunk from ds and the scores, through the score function;
-/// `dot` is sum_e ds[e] * s[e] (softmax only).
-Value emitScoreBackward(ImplicitLocOpBuilder &b, ScoreFunction function,
-                        Value ds, Value s, Value x, Value dot, int64_t lanes) {
-  Value one = RowLoop::splat(b, 1.0, lanes);
-  switch (function) {
-  case ScoreFunction::sigmoid:
-    // ds * s * (1 - s).
-    return arith::MulFOp::create(b, arith::MulFOp::create(b, ds, s),
-                                 arith::SubFOp::create(b, one, s));
-  case ScoreFunction::softmax:
-    // s * (ds - sum_e' ds[e'] * s[e']).
-    return arith::MulFOp::create(
-        b, s,
-        arith::SubFOp::create(b, ds, RowLoop::broadcast(b, dot, lanes)));
-  case ScoreFunction::sqrtsoftplus: {
-    // ds * sigmoid(x) / (2 s), 0 where s == 0.
-    Value zero = RowLoop::splat(b, 0.0, lanes);
-    Value sigmoid =
-        emitScore(b, ScoreFunction::sigmoid, x, {}, ExpKind::Polynomial);
-    Value twice = arith::AddFOp::create(b, s, s);
-    Value grad = arith::DivFOp::create(b, arith::MulFOp::create(b, ds, sigmoid),
-                                       twice);
-    Value isZero = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, s, zero);
-    return arith::SelectOp::create(b, isZero, zero, grad);
-  }
-  }
-  llvm_unreachable("unknown score function");
-}
-
 /// The index of pair (t, j) as an index value clamped into [0, E), and
 /// whether it is valid (in [0, E) before clamping).
 std::pair<Value, Value> emitPairExpert(ImplicitLocOpBuilder &b, Value indices,
@@ -292,29 +263,6 @@ struct GradientSpec {
   Value lossGrad;
   std::optional<int64_t> seqLen;
   bool auxNormalize = false;
-};
-
-/// The sequences of the balance loss: rows of L = seq_len (without it, T,
-/// or 1 when T = 0), B = ceil(T / L) of them, the last possibly shorter.
-struct Sequences {
-  Value numTokens, length, count;
-
-  Sequences(ImplicitLocOpBuilder &b, Value numTokens,
-            std::optional<int64_t> seqLen)
-      : numTokens(numTokens) {
-    length = seqLen ? constIndex(b, *seqLen)
-                    : Value(arith::MaxUIOp::create(b, numTokens,
-                                                   constIndex(b, 1)));
-    count = arith::CeilDivUIOp::create(b, numTokens, length);
-  }
-
-  /// The rows [first, end) of sequence `seq`.
-  std::pair<Value, Value> bounds(ImplicitLocOpBuilder &b, Value seq) const {
-    Value first = arith::MulIOp::create(b, seq, length);
-    Value end = arith::MinUIOp::create(
-        b, arith::AddIOp::create(b, first, length), numTokens);
-    return {first, end};
-  }
 };
 
 /// Fills `row` with the sequence's per-expert count of valid pairs, times
@@ -344,12 +292,6 @@ void emitScaledCounts(ImplicitLocOpBuilder &b, const RowLoop &rowLoop,
                               RowLoop::broadcast(b, coefficient, lanes)),
         row, e, lanes);
   });
-}
-
-/// A row count as f32.
-Value toF32(ImplicitLocOpBuilder &b, Value index) {
-  return arith::UIToFPOp::create(
-      b, b.getF32Type(), castIndex(b, b.getI64Type(), index));
 }
 
 /// Emits the gradient of `spec` into its output.
@@ -395,21 +337,8 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
         [&](ImplicitLocOpBuilder &b, Value j, ValueRange acc) {
           auto [expert, valid] = emitPairExpert(b, spec.indices, t, j, experts);
           Value dw = load(b, spec.grad, {t, j});
-          Value g;
-          if (spec.normalize) {
-            // scale * (dw - <dw, w> / S) / S; the row is 0 when S == 0.
-            Value q = arith::DivFOp::create(b, dwDotW, weightSum);
-            g = arith::DivFOp::create(
-                b,
-                arith::MulFOp::create(b, scale,
-                                      arith::SubFOp::create(b, dw, q)),
-                weightSum);
-            Value isZero = arith::CmpFOp::create(
-                b, arith::CmpFPredicate::OEQ, weightSum, zero);
-            g = arith::SelectOp::create(b, isZero, zero, g);
-          } else {
-            g = arith::MulFOp::create(b, scale, dw);
-          }
+          Value g = emitRouteWeightGrad(b, dw, dwDotW, weightSum, scale,
+                                        spec.normalize);
           g = arith::SelectOp::create(b, valid, g, zero);
           store(b, arith::AddFOp::create(b, load(b, routeRow, expert), g),
                 routeRow, expert);
@@ -431,47 +360,23 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
     auto [rowSum, dpDotS] = emitScores(b, rowLoop, spec.function,
                                        spec.logits, t, scores, auxRow);
 
-    // Balance loss: ds_aux[e] = (dp[e] - q) / rowSum with q = <dp, s> /
-    // rowSum under aux_normalize (0 for a zero row sum), dp[e] without.
-    // Then ds_aux[e] = auxMul * dp[e] - auxSub.
-    Value auxMul, auxSub, auxDot = zero;
-    if (spec.lossGrad) {
-      if (spec.auxNormalize) {
-        Value isZero =
-            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, rowSum, zero);
-        Value inverse = arith::SelectOp::create(
-            b, isZero, zero,
-            arith::DivFOp::create(b, emitF32(b, 1.0), rowSum));
-        Value q = arith::MulFOp::create(b, dpDotS, inverse);
-        auxMul = inverse;
-        auxSub = arith::MulFOp::create(b, q, inverse);
-        // <ds_aux, s> = (<dp, s> - q * rowSum) / rowSum.
-        auxDot = arith::MulFOp::create(
-            b,
-            arith::SubFOp::create(b, dpDotS,
-                                  arith::MulFOp::create(b, q, rowSum)),
-            inverse);
-      } else {
-        auxMul = emitF32(b, 1.0);
-        auxSub = zero;
-        auxDot = dpDotS;
-      }
-    }
+    // Balance loss: ds_aux = dp * mul - sub.
+    BalanceScoreGrad aux;
+    if (spec.lossGrad)
+      aux = emitBalanceScoreGrad(b, rowSum, dpDotS, spec.auxNormalize);
 
     // Routing: g_j added into the route row.
     Value routeDot = spec.grad ? emitRoute(b, t) : zero;
 
     // dx through the score function, written once.
-    Value dot = arith::AddFOp::create(b, auxDot, routeDot);
+    Value dot = spec.lossGrad
+                    ? Value(arith::AddFOp::create(b, aux.dot, routeDot))
+                    : routeDot;
     rowLoop.forEach(b, [&](ImplicitLocOpBuilder &b, Value e, int64_t lanes) {
       Value s = RowLoop::read(b, scores, e, lanes);
       Value ds = RowLoop::splat(b, 0.0, lanes);
       if (spec.lossGrad) {
-        Value dp = RowLoop::read(b, auxRow, e, lanes);
-        ds = arith::SubFOp::create(
-            b,
-            arith::MulFOp::create(b, dp, RowLoop::broadcast(b, auxMul, lanes)),
-            RowLoop::broadcast(b, auxSub, lanes));
+        ds = aux.apply(b, RowLoop::read(b, auxRow, e, lanes));
       }
       if (spec.grad)
         ds = arith::AddFOp::create(b, ds,
@@ -480,7 +385,9 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
       if (spec.function == ScoreFunction::sqrtsoftplus)
         x = RowLoop::read(b, spec.logits, {t, e}, lanes);
       RowLoop::write(
-          b, emitScoreBackward(b, spec.function, ds, s, x, dot, lanes),
+          b,
+          emitScoreBackward(b, spec.function, ds, s, x, dot,
+                            ExpKind::Polynomial),
           spec.output, {t, e}, lanes);
     });
 
@@ -512,7 +419,8 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
         Value x = emitToF32(b, load(b, spec.logits, {t, expert}));
         Value dx = emitScoreBackward(b, spec.function,
                                      load(b, routeRow, expert),
-                                     load(b, scores, expert), x, Value(), 1);
+                                     load(b, scores, expert), x, Value(),
+                                     ExpKind::Polynomial);
         RowLoop::write(b, dx, spec.output, {t, expert}, 1);
       });
     });
@@ -533,15 +441,10 @@ void emitGradient(ImplicitLocOpBuilder &b, const GradientSpec &spec) {
   Sequences sequences(b, numTokens, spec.seqLen);
   emitFor(b, 0, sequences.count, [&](ImplicitLocOpBuilder &b, Value seq) {
     auto [first, end] = sequences.bounds(b, seq);
-    Value rows = toF32(b, arith::SubIOp::create(b, end, first));
-    Value f = arith::DivFOp::create(
-        b,
-        arith::MulFOp::create(b, lossGrad,
-                              emitF32(b, static_cast<double>(numExperts))),
-        arith::MulFOp::create(b, emitF32(b, static_cast<double>(numChosen)),
-                              rows));
-    Value coefficient = arith::DivFOp::create(
-        b, f, arith::MulFOp::create(b, toF32(b, sequences.count), rows));
+    Value rows = emitIndexToF32(b, arith::SubIOp::create(b, end, first));
+    Value coefficient = emitBalanceGradCoefficient(
+        b, lossGrad, rows, emitIndexToF32(b, sequences.count), numExperts,
+        numChosen);
     emitScaledCounts(b, rowLoop, spec.indices, first, end, auxRow,
                      coefficient, numExperts);
     emitFor(b, first, end, emitToken);
@@ -564,12 +467,10 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op) {
       b, constIndex(b, 0), sequences.count, ValueRange{zero},
       [&](ImplicitLocOpBuilder &b, Value seq, ValueRange acc) {
         auto [first, end] = sequences.bounds(b, seq);
-        Value rows = toF32(b, arith::SubIOp::create(b, end, first));
+        Value rows = emitIndexToF32(b, arith::SubIOp::create(b, end, first));
         // f[b, e] = E * c[b, e] / (K * T_b).
-        Value coefficient = arith::DivFOp::create(
-            b, emitF32(b, static_cast<double>(numExperts)),
-            arith::MulFOp::create(
-                b, emitF32(b, static_cast<double>(numChosen)), rows));
+        Value coefficient =
+            emitBalanceFraction(b, rows, numExperts, numChosen);
         emitScaledCounts(b, rowLoop, op.getIndices(), first, end, fRow,
                          coefficient, numExperts);
         Value seqSum = emitForIter(
@@ -578,13 +479,7 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op) {
               auto [rowSum, term] =
                   emitScores(b, rowLoop, op.getFunction(), op.getLogits(), t,
                              scores, fRow);
-              if (op.getNormalize()) {
-                // p = s / rowSum, 0 where the row sum is 0.
-                Value isZero = arith::CmpFOp::create(
-                    b, arith::CmpFPredicate::OEQ, rowSum, zero);
-                term = arith::SelectOp::create(
-                    b, isZero, zero, arith::DivFOp::create(b, term, rowSum));
-              }
+              term = emitBalanceLossTerm(b, term, rowSum, op.getNormalize());
               return SmallVector<Value>{
                   arith::AddFOp::create(b, tokenAcc[0], term)};
             })[0];
@@ -592,11 +487,7 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op) {
             b, acc[0], arith::DivFOp::create(b, seqSum, rows))};
       })[0];
   // (1 / B) * total; 0 without tokens.
-  Value empty = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                      sequences.count, constIndex(b, 0));
-  Value loss = arith::SelectOp::create(
-      b, empty, zero,
-      arith::DivFOp::create(b, total, toF32(b, sequences.count)));
+  Value loss = emitBalanceLoss(b, total, sequences.count);
   store(b, loss, op.getOutput(), ValueRange{});
 }
 

@@ -583,6 +583,56 @@ def aux_loss_only_dynamic():
     return k
 
 
+@case
+def grad_duplicate_indices_dynamic():
+    """Repeated experts in a row (the indices are an input; nothing forbids
+    them): the gradients of the pairs on one expert add up, and each pair
+    counts in the balance loss. E = 96 puts experts l, l + 32 and l + 64 in
+    one lane of a GPU warp."""
+    k = TrainKernel("grad_duplicate_indices_dynamic",
+                    grad_duplicate_indices_dynamic.__doc__)
+    rng = rng_for(129)
+    T, E, K = 21, 96, 5
+    xv = _logits(rng, T, E)
+    iv = np.stack([rng.permutation(E)[:K] for _ in range(T)]).astype(np.int64)
+    iv[0] = [7, 7, 7, 39, 71]                  # an expert thrice, one lane
+    iv[1, 3] = iv[1, 0]
+    iv[2] = [95, 95, -1, 95, 0]                # with an invalid pair
+    iv[3::2, 4] = iv[3::2, 1]
+    x = k.arg("x", xv, "f32", dyn=True)
+    i = k.arg("i", iv, "i32", dyn=True)
+    dw = k.arg("dw", _dw(rng, T, K), "f32", dyn=True)
+    dl = k.scalar_arg("dl", 30.0)
+    for fn in ("softmax", "sigmoid"):
+        g = k.route_grad(fn, x, i, dw, normalize=True, scale=2.0)
+        a = k.aux_loss_grad(fn, x, i, dl, seq_len=8, normalize=True)
+        k.ret(k.addf(g, a), k.aux_loss(fn, x, i, seq_len=8))
+    k.ret(k.route_grad("sqrtsoftplus", x, i, dw, scale=1.5))
+    return k
+
+
+@case
+def aux_loss_long_sequence_dynamic():
+    """Sequences of more than 4096 pairs (T = 530, K = 8): the GPU counts a
+    sequence in several blocks. One sequence, then sequences of 520 rows (the
+    second has 10), with the routing gradient fused in."""
+    k = TrainKernel("aux_loss_long_sequence_dynamic",
+                    aux_loss_long_sequence_dynamic.__doc__)
+    rng = rng_for(130)
+    T, E, K = 530, 32, 8
+    xv = _logits(rng, T, E)
+    x = k.arg("x", xv, "f32", dyn=True)
+    i = k.arg("i", _indices(rng, xv, "sigmoid", K, "f32"), "i32", dyn=True)
+    dw = k.arg("dw", _dw(rng, T, K), "f32", dyn=True)
+    dl = k.scalar_arg("dl", 1000.0)
+    g = k.route_grad("sigmoid", x, i, dw, normalize=True)
+    a = k.aux_loss_grad("sigmoid", x, i, dl, normalize=True)
+    k.ret(k.addf(g, a), k.aux_loss("sigmoid", x, i),
+          k.aux_loss_grad("sigmoid", x, i, dl, seq_len=520),
+          k.aux_loss("sigmoid", x, i, seq_len=520, normalize=True))
+    return k
+
+
 def build(name):
     if name not in CASES:
         raise SystemExit("unknown case %r (see `moe_ref_train.py list`)" % name)
