@@ -51,6 +51,7 @@ static void addHostPreparation(OpPassManager &pm) {
 
 /// Host code to the LLVM dialect.
 static void addHostToLLVM(OpPassManager &pm) {
+  addMPIToLLVM(pm);
   addPipeline(pm, "arith-expand{include-bf16},"
                   "convert-math-to-llvm,convert-arith-to-llvm,"
                   "convert-index-to-llvm,convert-vector-to-llvm,"
@@ -65,6 +66,7 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
     pm.addPass(createMoEFuseRouting());
     pm.addPass(createMoEFuseTraining()); // Training ops (CPU only for now).
   }
+  addShardToMPI(pm);
   if (options.bufferize)
     addBufferization(pm);
   pm.addPass(createConvertMoEToLoops());
@@ -106,6 +108,7 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   bool redux = chipHasRedux(chip);
   if (fuseRouting)
     pm.addPass(createMoEFuseRouting());
+  addShardToMPI(pm);
   if (bufferize)
     addBufferization(pm);
   ConvertMoEToGPUOptions toGPU;

@@ -90,6 +90,12 @@ void buildLowerToNVVMPipeline(OpPassManager &pm,
 void buildLowerToGPUEmulatorPipeline(OpPassManager &pm,
                                      const LowerToGPUEmulatorOptions &options);
 
+/// The distributed lowering (lib/Pipelines/Distributed.cpp): shard
+/// collectives to mpi ops, before bufferization ...
+void addShardToMPI(OpPassManager &pm);
+/// ... and mpi ops to MPI library calls, with the host conversions to LLVM.
+void addMPIToLLVM(OpPassManager &pm);
+
 /// Registers `--moe-lower-to-cpu`, `--moe-lower-to-nvvm` and
 /// `--moe-lower-to-gpu-emulator`.
 void registerPipelines();
