@@ -47,11 +47,11 @@ static void addHostPreparation(OpPassManager &pm) {
   addPipeline(pm, "func.func(convert-linalg-to-loops),"
                   "convert-bufferization-to-memref,"
                   "expand-strided-metadata,lower-affine,convert-scf-to-cf");
+  addMPIToLLVM(pm);
 }
 
 /// Host code to the LLVM dialect.
 static void addHostToLLVM(OpPassManager &pm) {
-  addMPIToLLVM(pm);
   addPipeline(pm, "arith-expand{include-bf16},"
                   "convert-math-to-llvm,convert-arith-to-llvm,"
                   "convert-index-to-llvm,convert-vector-to-llvm,"

@@ -93,7 +93,8 @@ void buildLowerToGPUEmulatorPipeline(OpPassManager &pm,
 /// The distributed lowering (lib/Pipelines/Distributed.cpp): shard
 /// collectives to mpi ops, before bufferization ...
 void addShardToMPI(OpPassManager &pm);
-/// ... and mpi ops to MPI library calls, with the host conversions to LLVM.
+/// ... and mpi ops to MPI library calls, once the host code is prepared (before
+/// gpu-to-llvm, which would lower them without the ABI choice).
 void addMPIToLLVM(OpPassManager &pm);
 
 /// Registers `--moe-lower-to-cpu`, `--moe-lower-to-nvvm` and
