@@ -17,6 +17,7 @@ import re
 import sys
 from string import Template
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "Integration", "ref"))
 import moe_ref  # noqa: E402  (re-executes under /usr/bin/python3 without numpy)
