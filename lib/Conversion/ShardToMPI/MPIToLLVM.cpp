@@ -131,7 +131,7 @@ static void dropMPIEntries(ModuleOp module) {
 /// Upstream's OpenMPI ABI refers to the predefined operations as
 /// `ompi_mpi_<op>`; OpenMPI's mpi.h defines MPI_SUM as &ompi_mpi_op_sum, and
 /// the library exports only those names.
-static void renameOpenMPIOperations(ModuleOp module) {
+static LogicalResult renameOpenMPIOperations(ModuleOp module) {
   static constexpr StringLiteral kOperations[] = {
       "max",  "min", "sum",  "prod",   "land",   "band",    "lor",
       "bor",  "lxor", "bxor", "minloc", "maxloc", "replace", "no_op"};
@@ -142,11 +142,11 @@ static void renameOpenMPIOperations(ModuleOp module) {
     if (!global)
       continue;
     std::string right = ("ompi_mpi_op_" + operation).str();
-    if (failed(symbols.rename(global, right))) {
-      global.emitError("cannot rename '") << wrong << "' to '" << right << "'";
-      continue;
-    }
+    if (failed(symbols.rename(global, right)))
+      return global.emitError("cannot rename '")
+             << wrong << "' to '" << right << "'";
   }
+  return success();
 }
 
 void ConvertMPIToLLVMWithABIPass::runOnOperation() {
@@ -165,8 +165,8 @@ void ConvertMPIToLLVMWithABIPass::runOnOperation() {
   target.addLegalOp<UnrealizedConversionCastOp>();
   if (failed(applyPartialConversion(module, target, std::move(patterns))))
     return signalPassFailure();
-  if (openMPI)
-    renameOpenMPIOperations(module);
+  if (openMPI && failed(renameOpenMPIOperations(module)))
+    return signalPassFailure();
 
   // Every collective is lowered: the grids are only names now.
   WalkResult result = module->walk([](Operation *op) {

@@ -93,9 +93,12 @@ static LogicalResult checkAllReduceOnWorld(shard::AllReduceOp op,
     return fail("reduction '" +
                 shard::stringifyReductionKind(op.getReduction()) +
                 "' has no MPI equivalent");
-  if (getElementTypeOrSelf(op.getInput().getType()) !=
-      getElementTypeOrSelf(op.getResult().getType()))
-    return fail("on a 1-D grid of dynamic size must keep the element type");
+  auto inputType = cast<ShapedType>(op.getInput().getType());
+  auto resultType = cast<ShapedType>(op.getResult().getType());
+  if (inputType.getShape() != resultType.getShape() ||
+      inputType.getElementType() != resultType.getElementType())
+    return fail("on a 1-D grid of dynamic size must keep the shape and "
+                "element type");
   return success();
 }
 
