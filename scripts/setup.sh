@@ -12,9 +12,11 @@ export PATH="$LLVM_PREFIX/bin:$PATH"
 
 # Packages: MLIR/LLVM 22 (libraries, CMake package, mlir-opt, mlir-runner,
 # FileCheck, lit, not, the NVPTX backend), the build tools, and NumPy for the
-# independent reference of the execution tests.
+# independent reference of the execution tests; MPICH for the distributed
+# ones (test/Distributed).
 MOE_PACKAGES=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-              cmake ninja-build g++ binutils libgtest-dev python3 python3-numpy)
+              cmake ninja-build g++ binutils libgtest-dev python3 python3-numpy
+              mpich libmpich-dev)
 
 moe_log() { printf '== %s\n' "$*" >&2; }
 

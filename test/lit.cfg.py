@@ -2,8 +2,10 @@
 """lit configuration of the moe-mlir regression and execution tests."""
 
 import ctypes
+import glob
 import os
 import shlex
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -95,3 +97,13 @@ if config.cuda_runtime_built and _cuda_device_usable():
 # runtime to preload into mlir-runner (see scripts/asan-check).
 if os.environ.get("MOE_ASAN_RUNTIME"):
     config.environment["MOE_ASAN_RUNTIME"] = os.environ["MOE_ASAN_RUNTIME"]
+
+# MPI execution tests (test/Distributed) need MPICH's launcher and library
+# (Debian: mpich, libmpich-dev; scripts/setup.sh installs them).
+_libmpich = sorted(glob.glob("/usr/lib/*/libmpich.so") +
+                   glob.glob("/usr/lib*/libmpich.so"))
+_mpiexec = shutil.which("mpiexec.mpich")
+if _mpiexec and _libmpich:
+    config.available_features.add("mpi")
+    config.substitutions.append(("%mpiexec", _mpiexec))
+    config.substitutions.append(("%libmpi", _libmpich[0]))

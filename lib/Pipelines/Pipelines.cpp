@@ -306,6 +306,7 @@ static void addHostPreparation(OpPassManager &pm) {
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  addMPIToLLVM(pm);
 }
 
 /// Host code to the LLVM dialect. Vector ops go first: their lowering
@@ -332,6 +333,7 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
     pm.addPass(createMoEFuseRouting());
     pm.addPass(createMoEFuseTraining());
   }
+  addShardToMPI(pm);
   if (options.bufferize)
     addBufferization(pm);
   pm.addPass(createConvertMoEToLoops());
@@ -362,6 +364,7 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
     pm.addPass(createMoEFuseRouting());
     pm.addPass(createMoEFuseTraining());
   }
+  addShardToMPI(pm);
   if (bufferize)
     addBufferization(pm);
   ConvertMoEToGPUOptions toGPU;

@@ -170,4 +170,69 @@ def LowerSubgroupReduce : Pass<"moe-lower-subgroup-reduce"> {
   ];
 }
 
+def ConvertShardWorldToMPI : Pass<"moe-shard-world-to-mpi", "ModuleOp"> {
+  let summary = "Lower the collectives of 1-D dynamic shard grids to MPI on "
+                "MPI_COMM_WORLD";
+  let description = [{
+    A 1-D grid of dynamic size, `shard.grid @dp(shape = ?)`, spans all ranks
+    of the job: the program does not fix the number of ranks, `mpiexec -n N`
+    does. Upstream's `convert-shard-to-mpi` refuses such a grid ("Dynamic
+    grid shape not supported"); this pass, which runs before it, rewrites
+    the ops on such a grid into mpi ops on MPI_COMM_WORLD, without a
+    communicator split:
+
+    - `shard.all_reduce` (grid_axes = [0]; sum, max, min, product) on a
+      tensor or memref: a copy of the input into a new buffer, reduced in
+      place by `mpi.allreduce`;
+    - `shard.process_linear_index`, `shard.process_multi_index`: the rank
+      (`mpi.comm_rank`);
+    - `shard.grid_shape`: the number of ranks (`mpi.comm_size`).
+
+    Ops on static grids are left to `convert-shard-to-mpi`; other ops on a
+    dynamic grid, and all_reduce kinds that MPI lacks (average), are
+    diagnosed at the op.
+
+    Example:
+    ```mlir
+    shard.grid @dp(shape = ?)
+    %g = shard.all_reduce %c on @dp grid_axes = [0]
+        : tensor<8xi32> -> tensor<8xi32>
+    ```
+    becomes
+    ```mlir
+    %m = bufferization.to_buffer %c : tensor<8xi32> to memref<8xi32>
+    %a = memref.alloc() : memref<8xi32>
+    memref.copy %m, %a : memref<8xi32> to memref<8xi32>
+    %w = mpi.comm_world : !mpi.comm
+    mpi.allreduce(%a, %a, MPI_SUM, %w) : memref<8xi32>, memref<8xi32>
+    %g = bufferization.to_tensor %a restrict writable : ...
+    ```
+  }];
+}
+
+def ConvertMPIToLLVMWithABI : Pass<"moe-convert-mpi-to-llvm", "ModuleOp"> {
+  let summary = "Lower mpi ops to calls of an MPI library and drop the "
+                "distributed annotations";
+  let description = [{
+    The MPI part of `--moe-lower-to-cpu` and `--moe-lower-to-nvvm`, run
+    with the other host conversions to LLVM:
+
+    1. The module's DLTI entry `"MPI:Implementation"` chooses the library
+       ABI, `"MPICH"` (also Intel MPI, MVAPICH) or `"OpenMPI"`; a module
+       without one gets `"MPICH"`.
+    2. Upstream's MPI-to-LLVM patterns, plus `mpi.comm_size` (a call of
+       `MPI_Comm_size`), which upstream does not lower.
+    3. OpenMPI: upstream names the predefined reduction operations
+       `ompi_mpi_<op>` (`ompi_mpi_sum`), but the library exports
+       `ompi_mpi_op_<op>` (`ompi_mpi_op_sum`); the globals are renamed.
+    4. What the runner does not register goes: `shard.grid` symbols (every
+       collective on them must be lowered by now, or this pass fails at the
+       op that remains) and the `"MPI:..."` DLTI entries.
+
+    Example (MPICH): `%s, %n = mpi.comm_size(%w) : !mpi.retval, i32`
+    becomes an `llvm.alloca` of an i32, `llvm.call @MPI_Comm_size(%w32,
+    %p) : (i32, !llvm.ptr) -> i32` and an `llvm.load` of the size.
+  }];
+}
+
 #endif // MOE_CONVERSION_PASSES_TD

@@ -153,6 +153,13 @@ buildLowerToGPUEmulatorPipeline(OpPassManager &pm,
                                 const LowerToGPUEmulatorOptions &options,
                                 PipelineErrorHandler errorHandler = {});
 
+/// The distributed lowering (lib/Pipelines/Distributed.cpp): shard
+/// collectives to mpi ops, before bufferization ...
+void addShardToMPI(OpPassManager &pm);
+/// ... and mpi ops to MPI library calls, once the host code is prepared (before
+/// gpu-to-llvm, which would lower them without the ABI choice).
+void addMPIToLLVM(OpPassManager &pm);
+
 /// Registers `--moe-lower-to-cpu`, `--moe-lower-to-nvvm` and
 /// `--moe-lower-to-gpu-emulator`. An unknown option is reported with the
 /// list of valid ones.
