@@ -10,6 +10,24 @@
 using namespace mlir;
 using namespace mlir::moe;
 
+GradientSpec::GradientSpec(BufferRouteGradOp op)
+    : function(op.getFunction()), logits(op.getLogits()),
+      indices(op.getIndices()), output(op.getOutput()), grad(op.getGrad()),
+      normalize(op.getNormalize()), scale(op.getScale().convertToFloat()) {}
+
+GradientSpec::GradientSpec(BufferAuxLossGradOp op)
+    : function(op.getFunction()), logits(op.getLogits()),
+      indices(op.getIndices()), output(op.getOutput()),
+      lossGrad(op.getLossGrad()), seqLen(op.getSeqLen()),
+      auxNormalize(op.getNormalize()) {}
+
+GradientSpec::GradientSpec(BufferRouteAuxGradOp op)
+    : function(op.getFunction()), logits(op.getLogits()),
+      indices(op.getIndices()), output(op.getOutput()), grad(op.getGrad()),
+      normalize(op.getNormalize()), scale(op.getScale().convertToFloat()),
+      lossGrad(op.getLossGrad()), seqLen(op.getSeqLen()),
+      auxNormalize(op.getAuxNormalize()) {}
+
 /// `scalar` broadcast to the shape of `like` (itself when `like` is scalar).
 static Value broadcastLike(ImplicitLocOpBuilder &b, Value scalar, Value like) {
   auto vector = dyn_cast<VectorType>(like.getType());

@@ -32,21 +32,6 @@ using namespace mlir::moe;
 
 namespace {
 
-/// What a gradient kernel computes: the routing gradient (with `grad`), the
-/// balance loss gradient (with `lossGrad`), or their sum.
-struct GradientSpec {
-  ScoreFunction function;
-  Value logits, indices, output;
-  // Routing gradient.
-  Value grad;
-  bool normalize = false;
-  float scale = 1.0f;
-  // Balance loss gradient.
-  Value lossGrad;
-  std::optional<int64_t> seqLen;
-  bool auxNormalize = false;
-};
-
 /// The warp-wide sum of an f32 value; every lane gets it.
 Value emitWarpSum(ImplicitLocOpBuilder &b, Value value) {
   return gpu::SubgroupReduceOp::create(b, value, gpu::AllReduceOperation::ADD,
@@ -413,12 +398,7 @@ struct TrainingKernel : public OpConversionPattern<OpTy> {
 struct RouteGradKernel : TrainingKernel<BufferRouteGradOp> {
   using TrainingKernel::TrainingKernel;
   void lower(BufferRouteGradOp op, ImplicitLocOpBuilder &b) const override {
-    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
-                      op.getOutput()};
-    spec.grad = op.getGrad();
-    spec.normalize = op.getNormalize();
-    spec.scale = op.getScale().convertToFloat();
-    emitGradient(b, op, spec, warpsPerBlock);
+    emitGradient(b, op, GradientSpec(op), warpsPerBlock);
   }
 };
 
@@ -432,27 +412,14 @@ struct AuxLossKernel : TrainingKernel<BufferAuxLossOp> {
 struct AuxLossGradKernel : TrainingKernel<BufferAuxLossGradOp> {
   using TrainingKernel::TrainingKernel;
   void lower(BufferAuxLossGradOp op, ImplicitLocOpBuilder &b) const override {
-    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
-                      op.getOutput()};
-    spec.lossGrad = op.getLossGrad();
-    spec.seqLen = op.getSeqLen();
-    spec.auxNormalize = op.getNormalize();
-    emitGradient(b, op, spec, warpsPerBlock);
+    emitGradient(b, op, GradientSpec(op), warpsPerBlock);
   }
 };
 
 struct RouteAuxGradKernel : TrainingKernel<BufferRouteAuxGradOp> {
   using TrainingKernel::TrainingKernel;
   void lower(BufferRouteAuxGradOp op, ImplicitLocOpBuilder &b) const override {
-    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
-                      op.getOutput()};
-    spec.grad = op.getGrad();
-    spec.normalize = op.getNormalize();
-    spec.scale = op.getScale().convertToFloat();
-    spec.lossGrad = op.getLossGrad();
-    spec.seqLen = op.getSeqLen();
-    spec.auxNormalize = op.getAuxNormalize();
-    emitGradient(b, op, spec, warpsPerBlock);
+    emitGradient(b, op, GradientSpec(op), warpsPerBlock);
   }
 };
 

@@ -250,21 +250,6 @@ std::pair<Value, Value> emitPairExpert(ImplicitLocOpBuilder &b, Value indices,
   return {expert, valid};
 }
 
-/// What a gradient lowering computes: the routing gradient (with `grad`),
-/// the balance loss gradient (with `lossGrad`), or their sum.
-struct GradientSpec {
-  ScoreFunction function;
-  Value logits, indices, output;
-  // Routing gradient.
-  Value grad;
-  bool normalize = false;
-  float scale = 1.0f;
-  // Balance loss gradient.
-  Value lossGrad;
-  std::optional<int64_t> seqLen;
-  bool auxNormalize = false;
-};
-
 /// Fills `row` with the sequence's per-expert count of valid pairs, times
 /// `coefficient`.
 void emitScaledCounts(ImplicitLocOpBuilder &b, const RowLoop &rowLoop,
@@ -516,12 +501,7 @@ struct TrainingLowering : public OpConversionPattern<OpTy> {
 struct RouteGradLowering : TrainingLowering<BufferRouteGradOp> {
   using TrainingLowering::TrainingLowering;
   void lower(BufferRouteGradOp op, ImplicitLocOpBuilder &b) const override {
-    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
-                      op.getOutput()};
-    spec.grad = op.getGrad();
-    spec.normalize = op.getNormalize();
-    spec.scale = op.getScale().convertToFloat();
-    emitGradient(b, spec);
+    emitGradient(b, GradientSpec(op));
   }
 };
 
@@ -535,27 +515,14 @@ struct AuxLossLowering : TrainingLowering<BufferAuxLossOp> {
 struct AuxLossGradLowering : TrainingLowering<BufferAuxLossGradOp> {
   using TrainingLowering::TrainingLowering;
   void lower(BufferAuxLossGradOp op, ImplicitLocOpBuilder &b) const override {
-    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
-                      op.getOutput()};
-    spec.lossGrad = op.getLossGrad();
-    spec.seqLen = op.getSeqLen();
-    spec.auxNormalize = op.getNormalize();
-    emitGradient(b, spec);
+    emitGradient(b, GradientSpec(op));
   }
 };
 
 struct RouteAuxGradLowering : TrainingLowering<BufferRouteAuxGradOp> {
   using TrainingLowering::TrainingLowering;
   void lower(BufferRouteAuxGradOp op, ImplicitLocOpBuilder &b) const override {
-    GradientSpec spec{op.getFunction(), op.getLogits(), op.getIndices(),
-                      op.getOutput()};
-    spec.grad = op.getGrad();
-    spec.normalize = op.getNormalize();
-    spec.scale = op.getScale().convertToFloat();
-    spec.lossGrad = op.getLossGrad();
-    spec.seqLen = op.getSeqLen();
-    spec.auxNormalize = op.getAuxNormalize();
-    emitGradient(b, spec);
+    emitGradient(b, GradientSpec(op));
   }
 };
 

@@ -15,6 +15,26 @@
 
 namespace mlir::moe {
 
+/// What a gradient lowering computes: the routing gradient (with `grad`),
+/// the balance loss gradient (with `lossGrad`), or their sum; one
+/// constructor per buffer op.
+struct GradientSpec {
+  explicit GradientSpec(BufferRouteGradOp op);
+  explicit GradientSpec(BufferAuxLossGradOp op);
+  explicit GradientSpec(BufferRouteAuxGradOp op);
+
+  ScoreFunction function;
+  Value logits, indices, output;
+  // Routing gradient.
+  Value grad;
+  bool normalize = false;
+  float scale = 1.0f;
+  // Balance loss gradient.
+  Value lossGrad;
+  std::optional<int64_t> seqLen;
+  bool auxNormalize = false;
+};
+
 /// d loss / d x from d loss / d s through the score function: ds * s * (1 -
 /// s) (sigmoid), s * (ds - dot) (softmax, `dot` = sum_e ds[e] * s[e]) or ds *
 /// sigmoid(x) / (2 s), 0 where s == 0 (sqrtsoftplus, which also needs the
