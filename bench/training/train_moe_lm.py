@@ -386,7 +386,7 @@ def main():
     p.add_argument("--eval-batches", type=int, default=64)
     p.add_argument("--train-mb", type=float, default=8.0)
     p.add_argument("--val-mb", type=float, default=0.5)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--short", action="store_true",
