@@ -6,6 +6,7 @@ import glob
 import os
 import shlex
 import shutil
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -92,6 +93,14 @@ def _cuda_device_usable():
 # neither, and they report UNSUPPORTED there.
 if config.cuda_runtime_built and _cuda_device_usable():
     config.available_features.add("cuda")
+
+# test/Python: the moe_mlir package needs PyTorch (Debian's python3-torch).
+for _python in ("/usr/bin/python3", config.python_executable):
+    if os.path.exists(_python) and subprocess.run(
+            [_python, "-c", "import torch"], capture_output=True).returncode == 0:
+        config.available_features.add("torch")
+        config.substitutions.append(("%torch_python", _python))
+        break
 
 # Execution tests under AddressSanitizer: MOE_ASAN_RUNTIME names the ASan
 # runtime to preload into mlir-runner (see scripts/asan-check).
