@@ -14,7 +14,8 @@ export PATH="$LLVM_PREFIX/bin:$PATH"
 # FileCheck, lit, not, the NVPTX backend), the build tools, and NumPy for the
 # independent reference of the execution tests.
 MOE_PACKAGES=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-              cmake ninja-build g++ binutils libgtest-dev python3 python3-numpy)
+              cmake ninja-build g++ binutils libgtest-dev python3 python3-numpy
+              libomp-22-dev)
 
 moe_log() { printf '== %s\n' "$*" >&2; }
 
