@@ -16,7 +16,7 @@ export PATH="$LLVM_PREFIX/bin:$PATH"
 # ones (test/Distributed).
 MOE_PACKAGES=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
               cmake ninja-build g++ binutils libgtest-dev python3 python3-numpy
-              mpich libmpich-dev)
+              mpich libmpich-dev libomp-22-dev)
 
 moe_log() { printf '== %s\n' "$*" >&2; }
 

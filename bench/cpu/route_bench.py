@@ -3,9 +3,12 @@
 the same step in PyTorch eager, on the same data, one thread each.
 
 Usage: route_bench.py [--build build] [--reps N] [--workdir DIR]
-                      [--profile FUNCTION]
+                      [--profile FUNCTION] [--parallel]
 Prints, per (T, E, K, groups), the median milliseconds of each and the ratio
-PyTorch / compiled. Before timing it checks that both choose the same experts
+PyTorch / compiled. --parallel builds the step with
+--moe-lower-to-cpu="parallel=1" (linked with LLVM's libomp) and times each row
+with 1 and 2 threads: omp_set_num_threads for the compiled step,
+torch.set_num_threads for PyTorch. Before timing it checks that both choose the same experts
 with the same weights, counts and new bias, and exits non-zero otherwise.
 
 --workdir keeps the lowered IR and the shared library in DIR (a temporary
@@ -33,6 +36,7 @@ import torch_gate  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LLVM = "/usr/lib/llvm-22/bin"
+LLVM_LIB = "/usr/lib/llvm-22/lib"
 # (function, T, E, K, groups, keep, scale)
 ROWS = [
     ("step_e256_g8", 4096, 256, 8, 8, 4, 2.5),
@@ -42,15 +46,17 @@ ROWS = [
 RATE = 1e-3
 
 
-def build_library(build, workdir):
+def build_library(build, workdir, parallel=False):
     """Lowers bench/cpu/route_step.mlir to a shared library (opt -O3, then
-    llc, for this machine's CPU, as a JIT would)."""
+    llc, for this machine's CPU, as a JIT would); with `parallel`, with
+    OpenMP token loops, linked with libomp."""
     src = os.path.join(ROOT, "bench", "cpu", "route_step.mlir")
     lowered = os.path.join(workdir, "step.mlir")
     ll = os.path.join(workdir, "step.ll")
     obj = os.path.join(workdir, "step.o")
     lib = os.path.join(workdir, "libstep.so")
-    subprocess.run([os.path.join(build, "bin", "moe-opt"), src, "--moe-lower-to-cpu",
+    pipeline = "--moe-lower-to-cpu=parallel=1" if parallel else "--moe-lower-to-cpu"
+    subprocess.run([os.path.join(build, "bin", "moe-opt"), src, pipeline,
                     "-o", lowered], check=True)
     subprocess.run([os.path.join(LLVM, "mlir-translate"), "--mlir-to-llvmir", lowered,
                     "-o", ll], check=True)
@@ -59,7 +65,8 @@ def build_library(build, workdir):
                    check=True)
     subprocess.run([os.path.join(LLVM, "llc"), "-O3", "-mcpu=native", "-filetype=obj",
                     "-relocation-model=pic", optimized, "-o", obj], check=True)
-    subprocess.run(["gcc", "-shared", obj, "-o", lib, "-lm"], check=True)
+    omp = ([f"-L{LLVM_LIB}", f"-Wl,-rpath,{LLVM_LIB}", "-lomp"] if parallel else [])
+    subprocess.run(["gcc", "-shared", obj, "-o", lib, "-lm"] + omp, check=True)
     return ctypes.CDLL(lib)
 
 
@@ -106,21 +113,28 @@ def main():
     parser.add_argument("--workdir", help="keep the build products here")
     parser.add_argument("--profile", metavar="FUNCTION",
                         help="run only this compiled step, --reps times")
+    parser.add_argument("--parallel", action="store_true",
+                        help="OpenMP token loops, timed with 1 and 2 threads")
     args = parser.parse_args()
     names = [row[0] for row in ROWS]
     if args.profile and args.profile not in names:
         parser.error(f"--profile: one of {', '.join(names)}")
+    threads = (1, 2) if args.parallel else (1,)
+    set_omp_threads = None
+    if args.parallel:
+        set_omp_threads = ctypes.CDLL(os.path.join(LLVM_LIB, "libomp.so"),
+                                      mode=ctypes.RTLD_GLOBAL).omp_set_num_threads
     torch.set_num_threads(1)
     rng = np.random.default_rng(2024)
     failures = 0
     if not args.profile:
-        print("median (min) milliseconds of one step, one thread each")
-        print(f"{'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>16} "
+        print("median (min) milliseconds of one step, the same threads each")
+        print(f"{'thr':>3} {'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>16} "
               f"{'torch eager ms':>18} {'torch/moe':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         os.makedirs(workdir, exist_ok=True)
-        lib = build_library(args.build, workdir)
+        lib = build_library(args.build, workdir, args.parallel)
         for name, t, e, k, groups, keep, scale in ROWS:
             if args.profile and name != args.profile:
                 continue
@@ -149,10 +163,17 @@ def main():
                 for _ in range(args.reps):
                     compiled()
                 continue
-            (ours, ours_min), (theirs, theirs_min) = time_pair(compiled, eager, args.reps)
             label = f"{keep} of {groups}" if groups > 1 else "1"
-            print(f"{t:6d} {e:4d} {k:2d} {label:>9} {ours:8.3f} ({ours_min:5.2f}) "
-                  f"{theirs:9.3f} ({theirs_min:6.2f}) {theirs / ours:10.1f}")
+            for n in threads:
+                if set_omp_threads:
+                    set_omp_threads(n)
+                torch.set_num_threads(n)
+                (ours, ours_min), (theirs, theirs_min) = time_pair(
+                    compiled, eager, args.reps)
+                print(f"{n:3d} {t:6d} {e:4d} {k:2d} {label:>9} {ours:8.3f} "
+                      f"({ours_min:5.2f}) {theirs:9.3f} ({theirs_min:6.2f}) "
+                      f"{theirs / ours:10.1f}")
+            torch.set_num_threads(1)
     if failures:
         sys.exit(f"{failures} row(s) disagree with PyTorch")
 

@@ -310,8 +310,9 @@ static void addHostPreparation(OpPassManager &pm) {
 }
 
 /// Host code to the LLVM dialect. Vector ops go first: their lowering
-/// creates arith ops (vector.print of an i32 extends it to i64).
-static void addHostToLLVM(OpPassManager &pm) {
+/// creates arith ops (vector.print of an i32 extends it to i64). With
+/// `openmp`, the omp ops (and the code in their regions) too.
+static void addHostToLLVM(OpPassManager &pm, bool openmp = false) {
   arith::ArithExpandOpsPassOptions expand;
   expand.includeBf16 = true;
   pm.addPass(arith::createArithExpandOpsPass(expand));
@@ -322,6 +323,8 @@ static void addHostToLLVM(OpPassManager &pm) {
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
+  if (openmp)
+    pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -336,10 +339,19 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
   addShardToMPI(pm);
   if (options.bufferize)
     addBufferization(pm);
-  pm.addPass(createConvertMoEToLoops());
+  ConvertMoEToLoopsOptions toLoops;
+  toLoops.parallel = options.parallel;
+  pm.addPass(createConvertMoEToLoops(toLoops));
   pm.addPass(createCanonicalizerPass());
+  if (options.parallel) {
+    // The canonicalizer hoists the stack buffers of a chunk out of the
+    // per-iteration memref.alloca_scope into the omp.parallel region (one
+    // copy per thread), which leaves the scope empty and inlines it.
+    pm.addPass(createConvertSCFToOpenMPPass());
+    pm.addPass(createCanonicalizerPass());
+  }
   addHostPreparation(pm);
-  addHostToLLVM(pm);
+  addHostToLLVM(pm, options.parallel);
 }
 
 namespace {

@@ -13,7 +13,10 @@ namespace moe {
 #include "moe/Conversion/Passes.h.inc"
 
 /// Patterns lowering each `moe.buffer.*` op to loops (one pattern per op).
-void populateMoEToLoopsPatterns(RewritePatternSet &patterns);
+/// With `parallel`, the token loops are scf.parallel loops (see
+/// --convert-moe-to-loops).
+void populateMoEToLoopsPatterns(RewritePatternSet &patterns,
+                                bool parallel = false);
 
 /// Patterns lowering each `moe.buffer.*` op to gpu.launch kernels (one
 /// pattern per op); the buffers must be device memory. With `redux`, the

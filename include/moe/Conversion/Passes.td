@@ -23,7 +23,21 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
     of bounds: indices outside [0, E) (or token ids outside [0, T), slots
     outside [0, P)) are skipped. Moe ops on tensors are refused: bufferize
     first.
+
+    With `parallel`, the token loops of `topk` and `route` are `scf.parallel`
+    loops over fixed chunks of tokens (at most 64 chunks of at least 4
+    tokens: the chunking depends on T only), each chunk with its own
+    selection buffers; a route counts each chunk's winners into its own row
+    of a [chunks, E] buffer, summed in chunk order after the loop, so that
+    the results do not depend on the number of threads. The items of load,
+    normalize, combine and permute become `scf.parallel` loops too.
+    `--convert-scf-to-openmp` then runs them on OpenMP threads.
   }];
+  let options = [
+    Option<"parallel", "parallel", "bool", /*default=*/"false",
+           "Emit the token loops as scf.parallel loops (chunks of tokens "
+           "with per-chunk counts merged in a fixed order)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::math::MathDialect",

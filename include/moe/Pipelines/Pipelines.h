@@ -83,7 +83,18 @@ struct GPULoweringOptions : public LoweringOptions<Derived> {
 };
 
 /// Options of `--moe-lower-to-cpu`.
-struct LowerToCPUOptions : public LoweringOptions<LowerToCPUOptions> {};
+struct LowerToCPUOptions : public LoweringOptions<LowerToCPUOptions> {
+  using Base = ::mlir::detail::PassOptions;
+
+  Base::Option<bool> parallel{
+      *this, "parallel",
+      llvm::cl::desc("Split the token loops across OpenMP threads "
+                     "(--convert-moe-to-loops{parallel}, "
+                     "--convert-scf-to-openmp; link LLVM's libomp, "
+                     "OMP_NUM_THREADS sets the threads); the results do not "
+                     "depend on the number of threads"),
+      llvm::cl::init(false)};
+};
 
 /// Options of `--moe-lower-to-nvvm`.
 struct LowerToNVVMOptions : public GPULoweringOptions<LowerToNVVMOptions> {

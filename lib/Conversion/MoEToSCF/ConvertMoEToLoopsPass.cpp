@@ -24,6 +24,8 @@ namespace {
 
 struct ConvertMoEToLoopsPass
     : public moe::impl::ConvertMoEToLoopsBase<ConvertMoEToLoopsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     if (failed(checkBufferized(getOperation(), "--convert-moe-to-loops",
                                "--moe-lower-to-cpu")))
@@ -35,7 +37,7 @@ struct ConvertMoEToLoopsPass
     target.addIllegalDialect<MoEDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(&getContext());
-    populateMoEToLoopsPatterns(patterns);
+    populateMoEToLoopsPatterns(patterns, parallel);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

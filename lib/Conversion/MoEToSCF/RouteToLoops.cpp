@@ -92,8 +92,18 @@ struct ScoreLowering : OpConversionPattern<BufferScoreOp> {
   }
 };
 
-struct TopKLowering : OpConversionPattern<BufferTopKOp> {
-  using OpConversionPattern::OpConversionPattern;
+/// A routing op whose token loop may be parallel.
+template <typename OpTy>
+struct SelectionLowering : OpConversionPattern<OpTy> {
+  SelectionLowering(MLIRContext *context, bool parallel)
+      : OpConversionPattern<OpTy>(context), parallel(parallel) {}
+
+protected:
+  bool parallel;
+};
+
+struct TopKLowering : SelectionLowering<BufferTopKOp> {
+  using SelectionLowering::SelectionLowering;
   LogicalResult
   matchAndRewrite(BufferTopKOp op, OpAdaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -105,17 +115,19 @@ struct TopKLowering : OpConversionPattern<BufferTopKOp> {
           emitTokenRow(b, op.getScores(), std::nullopt, op.getBias(), t,
                        config.numExperts, row);
         },
-        [&](ImplicitLocOpBuilder &b, Value t, const Selector &selector) {
+        [&](ImplicitLocOpBuilder &b, Value t, const Selector &selector,
+            Value) {
           emitStoreWinners(b, selector, t, op.getWeights(), op.getIndices(),
                            Value(), /*normalize=*/false, APFloat(1.0f));
-        });
+        },
+        /*counts=*/Value(), parallel);
     rewriter.eraseOp(op);
     return success();
   }
 };
 
-struct RouteLowering : OpConversionPattern<BufferRouteOp> {
-  using OpConversionPattern::OpConversionPattern;
+struct RouteLowering : SelectionLowering<BufferRouteOp> {
+  using SelectionLowering::SelectionLowering;
   LogicalResult
   matchAndRewrite(BufferRouteOp op, OpAdaptor,
                   ConversionPatternRewriter &rewriter) const override {
@@ -130,10 +142,12 @@ struct RouteLowering : OpConversionPattern<BufferRouteOp> {
           emitTokenRow(b, op.getLogits(), op.getFunction(), op.getBias(), t,
                        config.numExperts, row);
         },
-        [&](ImplicitLocOpBuilder &b, Value t, const Selector &selector) {
+        [&](ImplicitLocOpBuilder &b, Value t, const Selector &selector,
+            Value counts) {
           emitStoreWinners(b, selector, t, op.getWeights(), op.getIndices(),
-                           op.getCounts(), op.getNormalize(), op.getScale());
-        });
+                           counts, op.getNormalize(), op.getScale());
+        },
+        op.getCounts(), parallel);
     rewriter.eraseOp(op);
     return success();
   }
@@ -141,9 +155,11 @@ struct RouteLowering : OpConversionPattern<BufferRouteOp> {
 
 } // namespace
 
-void mlir::moe::populateMoEToLoopsPatterns(RewritePatternSet &patterns) {
-  patterns.add<ScoreLowering, TopKLowering, RouteLowering>(
-      patterns.getContext());
-  populateSharedLoweringPatterns(patterns, std::make_shared<CPUTarget>());
+void mlir::moe::populateMoEToLoopsPatterns(RewritePatternSet &patterns,
+                                           bool parallel) {
+  patterns.add<ScoreLowering>(patterns.getContext());
+  patterns.add<TopKLowering, RouteLowering>(patterns.getContext(), parallel);
+  populateSharedLoweringPatterns(patterns,
+                                 std::make_shared<CPUTarget>(parallel));
   populateMoETrainingToLoopsPatterns(patterns);
 }

@@ -156,12 +156,17 @@ private:
 };
 
 /// The token loop of a selection: `fillRow` fills a token's row buffers,
-/// `storeWinners` writes its results.
+/// `storeWinners(t, selector, counts)` writes its results and counts its
+/// winners in `counts` (a zeroed [E] buffer, or null when nothing is
+/// counted). With `parallel`, the tokens are split into chunks fixed by their
+/// number, run by an scf.parallel loop; each chunk counts into its own row
+/// of a scratch buffer and the rows are added to `counts` in chunk order.
 void emitSelectionLoop(
     ImplicitLocOpBuilder &b, Value tokens, const SelectionConfig &config,
     function_ref<void(ImplicitLocOpBuilder &, Value, const TokenRow &)> fillRow,
-    function_ref<void(ImplicitLocOpBuilder &, Value, const Selector &)>
-        storeWinners);
+    function_ref<void(ImplicitLocOpBuilder &, Value, const Selector &, Value)>
+        storeWinners,
+    Value counts, bool parallel);
 
 } // namespace mlir::moe
 
