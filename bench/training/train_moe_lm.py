@@ -342,6 +342,13 @@ def write_reports(out, cfg, results, histories, log):
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(table + "\n")
     log(table)
+    plot_maxvio(out, cfg, {m: [h[2] for h in hist] for m, hist in histories.items()},
+                log)
+
+
+def plot_maxvio(out, cfg, vios, log):
+    """Writes out/maxvio.png: MaxVio_batch per step of each method (a moving
+    average), from `vios` = {method: [MaxVio_batch of each step]}."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -350,8 +357,8 @@ def write_reports(out, cfg, results, histories, log):
         log(f"matplotlib is not available: no figure; {out}/steps.csv holds its data")
         return
     fig, ax = plt.subplots(figsize=(7, 4))
-    for method, hist in histories.items():
-        v = np.array([h[2] for h in hist])
+    for method, v in vios.items():
+        v = np.array(v)
         w = max(1, len(v) // 50)
         smooth = np.convolve(v, np.ones(w) / w, mode="valid")
         ax.plot(np.arange(len(smooth)) + w - 1, smooth, label=LABELS[method])
@@ -364,6 +371,17 @@ def write_reports(out, cfg, results, histories, log):
     fig.tight_layout()
     fig.savefig(os.path.join(out, "maxvio.png"), dpi=110)
     log(f"figure: {out}/maxvio.png")
+
+
+def plot_finished_run(out, log):
+    """The figure of a finished run, from its results.json and steps.csv."""
+    with open(os.path.join(out, "results.json")) as f:
+        cfg = json.load(f)["config"]
+    vios = {}
+    with open(os.path.join(out, "steps.csv"), newline="") as f:
+        for row in csv.DictReader(f):
+            vios.setdefault(row["method"], []).append(float(row["maxvio_batch"]))
+    plot_maxvio(out, cfg, vios, log)
 
 
 def main():
@@ -393,7 +411,12 @@ def main():
                    help="a few steps of a tiny model (the test suite's version)")
     p.add_argument("--check", action="store_true",
                    help="exit non-zero unless the loss falls and the gradients agree")
+    p.add_argument("--plot-only", action="store_true",
+                   help="only draw the figure of the finished run in --out")
     args = p.parse_args()
+    if args.plot_only:
+        plot_finished_run(args.out, lambda message: print(message, flush=True))
+        return 0
     if args.short:
         args.steps, args.layers, args.d_model, args.heads = 16, 2, 32, 2
         args.experts, args.top_k, args.expert_hidden = 16, 2, 32
