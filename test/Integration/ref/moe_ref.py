@@ -1705,22 +1705,25 @@ def margins():
     return 1 if worst else 0
 
 
-def main(argv):
-    usage = ("usage: moe_ref.py list | gen CASE | gen-all DIR | check CASE FILE | "
-             "selftest | margins")
+def run_cli(argv, prog, cases, build, compare, commands):
+    """The command line of a reference module: list, gen CASE, gen-all DIR,
+    check CASE FILE, and the argument-less `commands` (name -> function
+    returning an exit status)."""
+    usage = "usage: %s list | gen CASE | gen-all DIR | check CASE FILE | %s" % (
+        prog, " | ".join(commands))
     if not argv:
         print(usage, file=sys.stderr)
         return 2
     cmd = argv[0]
     if cmd == "list" and len(argv) == 1:
-        print("\n".join(CASES))
+        print("\n".join(cases))
         return 0
     if cmd == "gen" and len(argv) == 2:
         sys.stdout.write(build(argv[1]).program())
         return 0
     if cmd == "gen-all" and len(argv) == 2:
         os.makedirs(argv[1], exist_ok=True)
-        for name in CASES:
+        for name in cases:
             with open(os.path.join(argv[1], name + ".mlir"), "w") as f:
                 f.write(build(name).program())
         return 0
@@ -1735,13 +1738,18 @@ def main(argv):
         print("%s: %s" % (argv[1], "PASS" if ok else "FAIL"))
         print("\n".join(report))
         return 0 if ok else 1
-    if cmd == "selftest" and len(argv) == 1:
-        selftest()
-        return 0
-    if cmd == "margins" and len(argv) == 1:
-        return margins()
+    if cmd in commands and len(argv) == 1:
+        return commands[cmd]()
     print(usage, file=sys.stderr)
     return 2
+
+
+def main(argv):
+    def run_selftest():
+        selftest()
+        return 0
+    return run_cli(argv, "moe_ref.py", CASES, build, compare,
+                   {"selftest": run_selftest, "margins": margins})
 
 
 if __name__ == "__main__":

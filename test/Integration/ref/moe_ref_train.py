@@ -772,39 +772,11 @@ def selftest():
 
 
 def main(argv):
-    usage = "usage: moe_ref_train.py list | gen CASE | gen-all DIR | check CASE FILE | selftest"
-    if not argv:
-        print(usage, file=sys.stderr)
-        return 2
-    cmd = argv[0]
-    if cmd == "list" and len(argv) == 1:
-        print("\n".join(CASES))
-        return 0
-    if cmd == "gen" and len(argv) == 2:
-        sys.stdout.write(build(argv[1]).program())
-        return 0
-    if cmd == "gen-all" and len(argv) == 2:
-        os.makedirs(argv[1], exist_ok=True)
-        for name in CASES:
-            with open(os.path.join(argv[1], name + ".mlir"), "w") as f:
-                f.write(build(name).program())
-        return 0
-    if cmd == "check" and len(argv) == 3:
-        kern = build(argv[1])
-        if argv[2] == "-":
-            text = sys.stdin.read()
-        else:
-            with open(argv[2]) as f:
-                text = f.read()
-        ok, report = compare(kern, text)
-        print("%s: %s" % (argv[1], "PASS" if ok else "FAIL"))
-        print("\n".join(report))
-        return 0 if ok else 1
-    if cmd == "selftest" and len(argv) == 1:
+    def run_selftest():
         selftest()
         return 0
-    print(usage, file=sys.stderr)
-    return 2
+    return moe_ref.run_cli(argv, "moe_ref_train.py", CASES, build, compare,
+                           {"selftest": run_selftest})
 
 
 if __name__ == "__main__":
