@@ -341,6 +341,7 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
     addBufferization(pm);
   ConvertMoEToLoopsOptions toLoops;
   toLoops.parallel = options.parallel;
+  toLoops.selection = options.selection;
   pm.addPass(createConvertMoEToLoops(toLoops));
   pm.addPass(createCanonicalizerPass());
   if (options.parallel) {
@@ -477,6 +478,11 @@ static void registerPipeline(
         if (failed(options.parseFromString(text, os))) {
           StringRef reason = StringRef(message).trim();
           reason.consume_front("<Pass-Options-Parser>: ");
+          // A bad value of a known option: the option's parser has said
+          // what it expected on stderr.
+          std::string badValue = "bad option value in '" + text.str() + "'";
+          if (reason.empty())
+            reason = badValue;
           return reportError(
               errorHandler,
               Twine("--") + arg + ": " + reason +

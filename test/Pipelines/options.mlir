@@ -4,7 +4,11 @@
 // RUN: not moe-opt %s --moe-lower-to-nvvm="bogus=1" 2>&1 | FileCheck %s --check-prefix=BOGUS
 // BOGUS: error: --moe-lower-to-nvvm: no such option bogus; the options are: bufferize, chip, features, format, fuse-routing, host-copies, opt-level, ptx-dir, toolkit (moe-opt --help describes them)
 // RUN: not moe-opt %s --moe-lower-to-cpu="chip=sm_90" 2>&1 | FileCheck %s --check-prefix=CPU
-// CPU: error: --moe-lower-to-cpu: no such option chip; the options are: bufferize, fuse-routing, parallel (moe-opt --help describes them)
+// CPU: error: --moe-lower-to-cpu: no such option chip; the options are: bufferize, fuse-routing, parallel, selection (moe-opt --help describes them)
+// A bad value of a known option: what the option takes, then the error.
+// RUN: not moe-opt %s --moe-lower-to-cpu="selection=avx2" 2>&1 | FileCheck %s --check-prefix=SELECTION
+// SELECTION: for the --selection option: Cannot find option named 'avx2'!
+// SELECTION: error: --moe-lower-to-cpu: bad option value in 'selection=avx2'; the options are: bufferize, fuse-routing, parallel, selection
 // RUN: not moe-opt %s --moe-lower-to-gpu-emulator="bogus" 2>&1 | FileCheck %s --check-prefix=EMU
 // EMU: error: --moe-lower-to-gpu-emulator: no such option bogus; the options are: bufferize, chip, fuse-routing, host-copies, race-check (moe-opt --help describes them)
 //

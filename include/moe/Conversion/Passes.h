@@ -9,14 +9,38 @@ namespace mlir {
 class RewritePatternSet;
 namespace moe {
 
+/// How the CPU threshold selection gathers its candidates (the few experts
+/// at or above the threshold) into a packed buffer.
+enum class CPUSelection {
+  /// From the target the code is built for: the enclosing function's
+  /// `target_features`, else the module's `llvm.target`, else the host.
+  Auto,
+  /// Vector compress-stores: one instruction per chunk with AVX-512
+  /// (`vpcompressd`), a branch per lane elsewhere.
+  Compress,
+  /// The chunk's mask as bits, then one scalar store per set bit (count
+  /// trailing zeros): any target, work proportional to the candidates.
+  Scan,
+};
+
+/// Options of the CPU lowering patterns (see --convert-moe-to-loops).
+struct MoEToLoopsOptions {
+  /// Token loops as scf.parallel loops over fixed chunks of tokens.
+  bool parallel = false;
+  CPUSelection selection = CPUSelection::Auto;
+};
+
 #define GEN_PASS_DECL
 #include "moe/Conversion/Passes.h.inc"
 
 /// Patterns lowering each `moe.buffer.*` op to loops (one pattern per op).
-/// With `parallel`, the token loops are scf.parallel loops (see
-/// --convert-moe-to-loops).
 void populateMoEToLoopsPatterns(RewritePatternSet &patterns,
-                                bool parallel = false);
+                                const MoEToLoopsOptions &options = {});
+
+/// The candidate gathering that `requested` means for code at `op`: Auto
+/// becomes Compress when the target the code is built for has AVX-512F and
+/// Scan otherwise.
+CPUSelection resolveCPUSelection(Operation *op, CPUSelection requested);
 
 /// Patterns lowering each `moe.buffer.*` op to gpu.launch kernels (one
 /// pattern per op); the buffers must be device memory. With `redux`, the

@@ -32,11 +32,33 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
     the results do not depend on the number of threads. The items of load,
     normalize, combine and permute become `scf.parallel` loops too.
     `--convert-scf-to-openmp` then runs them on OpenMP threads.
+
+    `selection` says how the threshold selection gathers its candidates:
+    `compress` with `vector.compressstore` (one `vpcompressd` per chunk on
+    AVX-512, but a branch per lane on other CPUs), `scan` with the chunk's
+    mask as bits and one scalar store per candidate (count trailing zeros,
+    clear the lowest bit: any CPU), or `auto` (the default): `compress` when
+    the code is built for a CPU with AVX-512F, else `scan`. The CPU is the
+    one the enclosing function's `target_features` (an explicit `+avx512f`
+    or `-avx512f`) or `target_cpu` names, else the nearest enclosing
+    `llvm.target` attribute (`#llvm.target<triple = ..., chip = ...>`, a
+    non-x86 triple meaning no AVX-512), else the host running the pass.
+    Both give the same results.
   }];
   let options = [
     Option<"parallel", "parallel", "bool", /*default=*/"false",
            "Emit the token loops as scf.parallel loops (chunks of tokens "
-           "with per-chunk counts merged in a fixed order)">
+           "with per-chunk counts merged in a fixed order)">,
+    Option<"selection", "selection", "::mlir::moe::CPUSelection",
+           /*default=*/"::mlir::moe::CPUSelection::Auto",
+           "How the selection gathers its candidates: auto, compress or scan",
+           [{::llvm::cl::values(
+             clEnumValN(::mlir::moe::CPUSelection::Auto, "auto",
+                        "compress when the target has AVX-512F, else scan"),
+             clEnumValN(::mlir::moe::CPUSelection::Compress, "compress",
+                        "vector compress-stores"),
+             clEnumValN(::mlir::moe::CPUSelection::Scan, "scan",
+                        "a scan of the mask bits"))}]>
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -14,6 +14,8 @@
 #ifndef MOE_PIPELINES_PIPELINES_H
 #define MOE_PIPELINES_PIPELINES_H
 
+#include "moe/Conversion/Passes.h"
+
 #include "mlir/Pass/PassOptions.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/STLExtras.h"
@@ -94,6 +96,21 @@ struct LowerToCPUOptions : public LoweringOptions<LowerToCPUOptions> {
                      "OMP_NUM_THREADS sets the threads); the results do not "
                      "depend on the number of threads"),
       llvm::cl::init(false)};
+  Base::Option<CPUSelection> selection{
+      *this, "selection",
+      llvm::cl::desc("How the top-K selection gathers its candidates "
+                     "(--convert-moe-to-loops{selection}): auto (compress "
+                     "when the code is built for a CPU with AVX-512F: the "
+                     "function's target_features or target_cpu, the "
+                     "module's llvm.target, else the host), compress or "
+                     "scan"),
+      llvm::cl::init(CPUSelection::Auto),
+      llvm::cl::values(
+          clEnumValN(CPUSelection::Auto, "auto",
+                     "compress with AVX-512F, else scan"),
+          clEnumValN(CPUSelection::Compress, "compress",
+                     "vector compress-stores"),
+          clEnumValN(CPUSelection::Scan, "scan", "a scan of the mask bits"))};
 };
 
 /// Options of `--moe-lower-to-nvvm`.

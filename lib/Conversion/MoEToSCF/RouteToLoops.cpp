@@ -92,14 +92,22 @@ struct ScoreLowering : OpConversionPattern<BufferScoreOp> {
   }
 };
 
-/// A routing op whose token loop may be parallel.
+/// A routing op: its token loop may be parallel, and its candidates are
+/// gathered as the target the op is built for does best.
 template <typename OpTy>
 struct SelectionLowering : OpConversionPattern<OpTy> {
-  SelectionLowering(MLIRContext *context, bool parallel)
-      : OpConversionPattern<OpTy>(context), parallel(parallel) {}
+  SelectionLowering(MLIRContext *context, const MoEToLoopsOptions &options)
+      : OpConversionPattern<OpTy>(context), options(options) {}
 
 protected:
-  bool parallel;
+  /// The options with the selection resolved for `op`.
+  MoEToLoopsOptions optionsAt(OpTy op) const {
+    MoEToLoopsOptions resolved = options;
+    resolved.selection = resolveCPUSelection(op, options.selection);
+    return resolved;
+  }
+
+  MoEToLoopsOptions options;
 };
 
 struct TopKLowering : SelectionLowering<BufferTopKOp> {
@@ -120,7 +128,7 @@ struct TopKLowering : SelectionLowering<BufferTopKOp> {
           emitStoreWinners(b, selector, t, op.getWeights(), op.getIndices(),
                            Value(), /*normalize=*/false, APFloat(1.0f));
         },
-        /*counts=*/Value(), parallel);
+        /*counts=*/Value(), optionsAt(op));
     rewriter.eraseOp(op);
     return success();
   }
@@ -147,7 +155,7 @@ struct RouteLowering : SelectionLowering<BufferRouteOp> {
           emitStoreWinners(b, selector, t, op.getWeights(), op.getIndices(),
                            counts, op.getNormalize(), op.getScale());
         },
-        op.getCounts(), parallel);
+        op.getCounts(), optionsAt(op));
     rewriter.eraseOp(op);
     return success();
   }
@@ -156,10 +164,10 @@ struct RouteLowering : SelectionLowering<BufferRouteOp> {
 } // namespace
 
 void mlir::moe::populateMoEToLoopsPatterns(RewritePatternSet &patterns,
-                                           bool parallel) {
+                                           const MoEToLoopsOptions &options) {
   patterns.add<ScoreLowering>(patterns.getContext());
-  patterns.add<TopKLowering, RouteLowering>(patterns.getContext(), parallel);
-  populateSharedLoweringPatterns(patterns,
-                                 std::make_shared<CPUTarget>(parallel));
+  patterns.add<TopKLowering, RouteLowering>(patterns.getContext(), options);
+  populateSharedLoweringPatterns(
+      patterns, std::make_shared<CPUTarget>(options.parallel));
   populateMoETrainingToLoopsPatterns(patterns);
 }

@@ -11,6 +11,7 @@
 #define MOE_LIB_CONVERSION_MOETOSCF_SELECTION_H
 
 #include "moe/Conversion/MoECommon/Builders.h"
+#include "moe/Conversion/Passes.h"
 #include "moe/Dialect/MoE/IR/MoEOps.h"
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -39,9 +40,10 @@ void emitSetLane(ImplicitLocOpBuilder &b, Value buffer, Value index,
                  Value value);
 /// The best image of the chunk at `first`.
 Value emitChunkMax(ImplicitLocOpBuilder &b, Value images, Value first);
-/// A loop over [0, end) by kVectorWidth carrying `init`.
+/// A loop over [0, end) by `step` carrying `init`.
 SmallVector<Value> emitChunkIter(ImplicitLocOpBuilder &b, int64_t end,
-                                 ValueRange init, IterBodyFn body);
+                                 ValueRange init, IterBodyFn body,
+                                 int64_t step = kVectorWidth);
 /// The lanes of a vector<kVectorWidth x i1> as the low bits of an i32.
 Value emitMaskBits(ImplicitLocOpBuilder &b, Value mask);
 /// The number of lanes set in `mask`, as an index.
@@ -75,6 +77,8 @@ void emitTokenRow(ImplicitLocOpBuilder &b, Value source,
 /// The buffers of one token's selection, shared by the strategies.
 struct SelectionState {
   SelectionConfig config;
+  /// How the threshold selection gathers its candidates (Compress or Scan).
+  CPUSelection gathering;
   /// E rounded up to a multiple of kVectorWidth.
   int64_t padded;
   TokenRow row;
@@ -137,7 +141,8 @@ createScalarGroupExclusion(ImplicitLocOpBuilder &b,
 /// The selection of one token: images, group exclusion, winners.
 class Selector {
 public:
-  Selector(ImplicitLocOpBuilder &b, const SelectionConfig &config);
+  Selector(ImplicitLocOpBuilder &b, const SelectionConfig &config,
+           CPUSelection gathering);
 
   const SelectionState &getState() const { return state; }
   const TokenRow &getRow() const { return state.row; }
@@ -158,15 +163,16 @@ private:
 /// The token loop of a selection: `fillRow` fills a token's row buffers,
 /// `storeWinners(t, selector, counts)` writes its results and counts its
 /// winners in `counts` (a zeroed [E] buffer, or null when nothing is
-/// counted). With `parallel`, the tokens are split into chunks fixed by their
-/// number, run by an scf.parallel loop; each chunk counts into its own row
-/// of a scratch buffer and the rows are added to `counts` in chunk order.
+/// counted). With `options.parallel`, the tokens are split into chunks fixed
+/// by their number, run by an scf.parallel loop; each chunk counts into its
+/// own row of a scratch buffer and the rows are added to `counts` in chunk
+/// order. `options.selection` must be resolved (not Auto).
 void emitSelectionLoop(
     ImplicitLocOpBuilder &b, Value tokens, const SelectionConfig &config,
     function_ref<void(ImplicitLocOpBuilder &, Value, const TokenRow &)> fillRow,
     function_ref<void(ImplicitLocOpBuilder &, Value, const Selector &, Value)>
         storeWinners,
-    Value counts, bool parallel);
+    Value counts, const MoEToLoopsOptions &options);
 
 } // namespace mlir::moe
 

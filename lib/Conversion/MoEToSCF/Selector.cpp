@@ -12,8 +12,11 @@
 using namespace mlir;
 using namespace mlir::moe;
 
-Selector::Selector(ImplicitLocOpBuilder &b, const SelectionConfig &config) {
+Selector::Selector(ImplicitLocOpBuilder &b, const SelectionConfig &config,
+                   CPUSelection gathering) {
+  assert(gathering != CPUSelection::Auto && "resolve the selection first");
   state.config = config;
+  state.gathering = gathering;
   state.padded =
       llvm::divideCeil(config.numExperts, kVectorWidth) * kVectorWidth;
   auto f32Row = MemRefType::get({state.padded}, b.getF32Type());
@@ -87,10 +90,11 @@ using FillRowFn =
 /// token is long and mostly serial, and the out-of-order core overlaps the
 /// chains of two. A remainder loop takes the last tokens one by one.
 static void emitTokenRange(ImplicitLocOpBuilder &b, Value first, Value end,
-                           const SelectionConfig &config, FillRowFn fillRow,
+                           const SelectionConfig &config,
+                           CPUSelection gathering, FillRowFn fillRow,
                            StoreWinnersFn storeWinners, Value counts) {
   SmallVector<std::unique_ptr<Selector>> selectors;
-  selectors.push_back(std::make_unique<Selector>(b, config));
+  selectors.push_back(std::make_unique<Selector>(b, config, gathering));
   auto single = [&](ImplicitLocOpBuilder &b, Value t) {
     fillRow(b, t, selectors[0]->getRow());
     selectors[0]->finish(b, selectors[0]->prepare(b));
@@ -102,7 +106,7 @@ static void emitTokenRange(ImplicitLocOpBuilder &b, Value first, Value end,
     return;
   }
   for (int64_t i = 1; i < kTokensPerIteration; ++i)
-    selectors.push_back(std::make_unique<Selector>(b, config));
+    selectors.push_back(std::make_unique<Selector>(b, config, gathering));
   Value step = constIndex(b, kTokensPerIteration);
   Value blocked = arith::AddIOp::create(
       b, first,
@@ -134,10 +138,10 @@ void mlir::moe::emitSelectionLoop(ImplicitLocOpBuilder &b, Value tokens,
                                   const SelectionConfig &config,
                                   FillRowFn fillRow,
                                   StoreWinnersFn storeWinners, Value counts,
-                                  bool parallel) {
-  if (!parallel) {
-    emitTokenRange(b, constIndex(b, 0), tokens, config, fillRow, storeWinners,
-                   counts);
+                                  const MoEToLoopsOptions &options) {
+  if (!options.parallel) {
+    emitTokenRange(b, constIndex(b, 0), tokens, config, options.selection,
+                   fillRow, storeWinners, counts);
     return;
   }
   // The chunking depends on T only, so that the partial counts, and the
@@ -175,7 +179,8 @@ void mlir::moe::emitSelectionLoop(ImplicitLocOpBuilder &b, Value tokens,
             store(b, zero, row, e);
           });
         }
-        emitTokenRange(b, first, end, config, fillRow, storeWinners, row);
+        emitTokenRange(b, first, end, config, options.selection, fillRow,
+                       storeWinners, row);
       });
   if (!partial)
     return;

@@ -117,11 +117,12 @@ Value mlir::moe::emitChunkMax(ImplicitLocOpBuilder &b, Value images, Value first
       vector::LoadOp::create(b, intType, images, first));
 }
 
-/// A loop over [0, end) by kVectorWidth carrying `init`.
-SmallVector<Value> mlir::moe::emitChunkIter(ImplicitLocOpBuilder &b, int64_t end,
-                                 ValueRange init, IterBodyFn body) {
+/// A loop over [0, end) by `step` carrying `init`.
+SmallVector<Value> mlir::moe::emitChunkIter(ImplicitLocOpBuilder &b,
+                                            int64_t end, ValueRange init,
+                                            IterBodyFn body, int64_t step) {
   auto loop = scf::ForOp::create(
-      b, constIndex(b, 0), constIndex(b, end), constIndex(b, kVectorWidth),
+      b, constIndex(b, 0), constIndex(b, end), constIndex(b, step),
       init, [&](OpBuilder &nested, Location loc, Value i, ValueRange acc) {
         ImplicitLocOpBuilder ib(loc, nested);
         scf::YieldOp::create(ib, body(ib, i, acc));

@@ -12,6 +12,7 @@
 #include "moe/Conversion/MoECommon/RoutingMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -29,13 +30,18 @@ namespace {
 ///    images of distinct experts, so the K-th best of them, tau, is at most
 ///    the K-th best image of the row, and every winner has an image >= tau.
 /// 2. The experts with an image >= max(tau, best removed + 1) are packed,
-///    in expert order, into the candidate buffers (compress-stores); there
-///    are at least K (the contract guarantees K experts that are not
-///    removed) and, for continuous data, a few more than K.
-/// 3. At most kVectorWidth candidates: the rank of each (lane rotations,
+///    in expert order, into the candidate buffers (compress-stores, or a
+///    scan of the mask bits: SelectionState::gathering); there are at least
+///    K (the contract guarantees K experts that are not removed) and, for
+///    continuous data, a few more than K.
+/// 3. More than kVectorWidth candidates (rows whose best experts share
+///    lanes, as periodic or smooth logits make them; ties): steps 1 and 2
+///    again over the packed candidates, whose lanes no longer line up with
+///    the row's. Ties that remain keep them all.
+/// 4. At most kVectorWidth candidates: the rank of each (lane rotations,
 ///    ties by lower lane = lower expert); winner j is the candidate of
-///    rank j. More (ties, or adversarial rows): K rounds of the arg-max
-///    over the candidates.
+///    rank j. More (exact ties): K rounds of the arg-max over the
+///    candidates.
 class ThresholdSelection : public WinnerSelection {
 public:
   ThresholdSelection(ImplicitLocOpBuilder &b, const SelectionState &state)
@@ -49,41 +55,25 @@ public:
 
   /// The candidates; returns how many there are.
   Value prepare(ImplicitLocOpBuilder &b) const override {
+    // Chunk c is rotated by c lanes before it joins the lane maxima: the
+    // columns are still disjoint sets of experts, but the best experts of
+    // periodic rows (a period that is a multiple of kVectorWidth, as with
+    // E / 4 or E / 16 experts) no longer share one column.
     auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
-    Value zero = constIndex(b, 0);
-    Value colMax = emitChunkIter(
-        b, state.padded, ValueRange{splatI32(b, kRemovedRank)},
-        [&](ImplicitLocOpBuilder &b, Value chunk, ValueRange acc) {
-          Value v = vector::LoadOp::create(b, intType, state.images, chunk);
-          return SmallVector<Value>{arith::MaxSIOp::create(b, acc[0], v)};
-        })[0];
-    Value colRanks = emitLaneRanks(b, colMax, /*lowerLaneFirst=*/false);
-    Value inTopK = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, colRanks,
-                                         splatI32(b, state.config.k));
-    Value noLimit = splatI32(b, std::numeric_limits<int32_t>::max());
-    Value tau = vector::ReductionOp::create(
-        b, vector::CombiningKind::MINSI,
-        arith::SelectOp::create(b, inTopK, colMax, noLimit));
-    tau = arith::MaxSIOp::create(
-        b, tau, arith::ConstantIntOp::create(b, b.getI32Type(), kNaNRank));
-    Value tauLanes = vector::BroadcastOp::create(b, intType, tau);
-    Value count = emitChunkIter(
-        b, state.padded, ValueRange{zero},
-        [&](ImplicitLocOpBuilder &b, Value chunk, ValueRange acc) {
-          Value v = vector::LoadOp::create(b, intType, state.images, chunk);
-          Value keep =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::sge, v, tauLanes);
-          // The ODS builder (IntegerAttr alignment): the MaybeAlign one of
-          // MLIR 22 swaps the mask and the value.
-          vector::CompressStoreOp::create(b, candidateImages, acc[0], keep, v,
-                                          IntegerAttr());
-          vector::CompressStoreOp::create(b, candidateIds, acc[0], keep,
-                                          emitLaneIndices(b, chunk),
-                                          IntegerAttr());
-          return SmallVector<Value>{
-              arith::AddIOp::create(b, acc[0], emitLaneCount(b, keep))};
-        })[0];
-    return count;
+    Value colMax = splatI32(b, kRemovedRank);
+    for (int64_t c = 0; c < state.padded / kVectorWidth; ++c) {
+      Value v = vector::LoadOp::create(b, intType, state.images,
+                                       constIndex(b, c * kVectorWidth));
+      if (int64_t r = c % kVectorWidth) {
+        SmallVector<int64_t> rotation;
+        for (int64_t l = 0; l < kVectorWidth; ++l)
+          rotation.push_back((l + r) % kVectorWidth);
+        v = vector::ShuffleOp::create(b, v, v, rotation);
+      }
+      colMax = arith::MaxSIOp::create(b, colMax, v);
+    }
+    return gather(b, Source{state.images, Value(), Value()},
+                  emitThreshold(b, colMax));
   }
 
   /// The K winners among `count` candidates.
@@ -91,6 +81,19 @@ public:
     Value removed = arith::ConstantIntOp::create(b, b.getI32Type(),
                                                  kRemovedRank);
     Value zero = constIndex(b, 0);
+    Value width = constIndex(b, kVectorWidth);
+    Value tooMany =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, count, width);
+    count = scf::IfOp::create(
+                b, tooMany,
+                [&](OpBuilder &nested, Location loc) {
+                  ImplicitLocOpBuilder b(loc, nested);
+                  scf::YieldOp::create(b, refine(b, count));
+                },
+                [&](OpBuilder &nested, Location loc) {
+                  scf::YieldOp::create(nested, loc, count);
+                })
+                .getResult(0);
     auto winner = [&](ImplicitLocOpBuilder &b, Value j, Value lane) {
       Value e = arith::IndexCastOp::create(b, b.getIndexType(),
                                            load(b, candidateIds, lane));
@@ -108,18 +111,11 @@ public:
     // winner j is the candidate of rank j.
     auto rankPath = [&](ImplicitLocOpBuilder &b, int64_t lanes) {
       auto type = VectorType::get({lanes}, b.getI32Type());
-      SmallVector<int32_t> iota(lanes);
-      for (int64_t i = 0; i < lanes; ++i)
-        iota[i] = static_cast<int32_t>(i);
-      Value present = arith::CmpIOp::create(
-          b, arith::CmpIPredicate::slt,
-          arith::ConstantOp::create(b, DenseIntElementsAttr::get(type, iota)),
-          vector::BroadcastOp::create(
-              b, type, arith::IndexCastOp::create(b, b.getI32Type(), count)));
       Value removedLanes = arith::ConstantOp::create(
           b, DenseElementsAttr::get(type, b.getI32IntegerAttr(kRemovedRank)));
       Value v = arith::SelectOp::create(
-          b, present, vector::LoadOp::create(b, type, candidateImages, zero),
+          b, emitLanesBelow(b, zero, lanes, count),
+          vector::LoadOp::create(b, type, candidateImages, zero),
           removedLanes);
       Value ranks = emitLaneRanks(b, v, /*lowerLaneFirst=*/true);
       emitFor(b, 0, state.config.k, [&](ImplicitLocOpBuilder &b, Value j) {
@@ -162,6 +158,196 @@ public:
   }
 
 private:
+  /// What candidates are gathered from: the row (`images` is the row's,
+  /// the ids are the lanes' experts and every lane counts) or the packed
+  /// candidates themselves (`ids` given, only the first `count` lanes).
+  struct Source {
+    Value images, ids, count;
+  };
+
+  /// The K-th best lane of `colMax` (the best image of each lane over some
+  /// chunks), kept above the removed experts.
+  Value emitThreshold(ImplicitLocOpBuilder &b, Value colMax) const {
+    Value colRanks = emitLaneRanks(b, colMax, /*lowerLaneFirst=*/false);
+    Value inTopK = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, colRanks,
+                                         splatI32(b, state.config.k));
+    Value noLimit = splatI32(b, std::numeric_limits<int32_t>::max());
+    Value tau = vector::ReductionOp::create(
+        b, vector::CombiningKind::MINSI,
+        arith::SelectOp::create(b, inTopK, colMax, noLimit));
+    return arith::MaxSIOp::create(
+        b, tau, arith::ConstantIntOp::create(b, b.getI32Type(), kNaNRank));
+  }
+
+  /// The lanes of the `lanes` at `first` whose position is below `count`.
+  static Value emitLanesBelow(ImplicitLocOpBuilder &b, Value first,
+                              int64_t lanes, Value count) {
+    auto type = VectorType::get({lanes}, b.getI32Type());
+    SmallVector<int32_t> iota(lanes);
+    for (int64_t i = 0; i < lanes; ++i)
+      iota[i] = static_cast<int32_t>(i);
+    Value positions = arith::AddIOp::create(
+        b, vector::BroadcastOp::create(
+               b, type, arith::IndexCastOp::create(b, b.getI32Type(), first)),
+        arith::ConstantOp::create(b, DenseIntElementsAttr::get(type, iota)));
+    return arith::CmpIOp::create(
+        b, arith::CmpIPredicate::slt, positions,
+        vector::BroadcastOp::create(
+            b, type, arith::IndexCastOp::create(b, b.getI32Type(), count)));
+  }
+
+  /// Steps 1 and 2 over the `count` packed candidates, in place (each chunk
+  /// is read before anything is written at or past its start); returns the
+  /// new count.
+  Value refine(ImplicitLocOpBuilder &b, Value count) const {
+    auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+    auto loop = scf::ForOp::create(
+        b, constIndex(b, 0), count, constIndex(b, kVectorWidth),
+        ValueRange{splatI32(b, kRemovedRank)},
+        [&](OpBuilder &nested, Location loc, Value chunk, ValueRange acc) {
+          ImplicitLocOpBuilder b(loc, nested);
+          Value v = arith::SelectOp::create(
+              b, emitLanesBelow(b, chunk, kVectorWidth, count),
+              vector::LoadOp::create(b, intType, candidateImages, chunk),
+              splatI32(b, kRemovedRank));
+          scf::YieldOp::create(b, ValueRange{arith::MaxSIOp::create(
+                                      b, acc[0], v)});
+        });
+    return gather(b, Source{candidateImages, candidateIds, count},
+                  emitThreshold(b, loop.getResult(0)));
+  }
+
+  /// Packs the experts of `source` whose image is at least `tau` into the
+  /// candidate buffers, in order; returns how many there are.
+  Value gather(ImplicitLocOpBuilder &b, const Source &source,
+               Value tau) const {
+    return state.gathering == CPUSelection::Compress
+               ? emitCompressCandidates(b, source, tau)
+               : emitScanCandidates(b, source, tau);
+  }
+
+  /// Per chunk, a compress-store of the images and of the ids.
+  Value emitCompressCandidates(ImplicitLocOpBuilder &b, const Source &source,
+                               Value tau) const {
+    auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
+    Value tauLanes = vector::BroadcastOp::create(b, intType, tau);
+    Value end = source.count ? source.count : constIndex(b, state.padded);
+    auto loop = scf::ForOp::create(
+        b, constIndex(b, 0), end, constIndex(b, kVectorWidth),
+        ValueRange{constIndex(b, 0)},
+        [&](OpBuilder &nested, Location loc, Value chunk, ValueRange acc) {
+          ImplicitLocOpBuilder b(loc, nested);
+          Value v = vector::LoadOp::create(b, intType, source.images, chunk);
+          Value ids = source.ids ? Value(vector::LoadOp::create(
+                                       b, intType, source.ids, chunk))
+                                 : emitLaneIndices(b, chunk);
+          Value keep =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::sge, v, tauLanes);
+          if (source.count)
+            keep = arith::AndIOp::create(
+                b, keep, emitLanesBelow(b, chunk, kVectorWidth, source.count));
+          // The ODS builder (IntegerAttr alignment): the MaybeAlign one of
+          // MLIR 22 swaps the mask and the value.
+          vector::CompressStoreOp::create(b, candidateImages, acc[0], keep, v,
+                                          IntegerAttr());
+          vector::CompressStoreOp::create(b, candidateIds, acc[0], keep, ids,
+                                          IntegerAttr());
+          scf::YieldOp::create(
+              b, ValueRange{arith::AddIOp::create(b, acc[0],
+                                                  emitLaneCount(b, keep))});
+        });
+    return loop.getResult(0);
+  }
+
+  /// The same packing by a scan of the mask bits: a loop over the set bits
+  /// (count trailing zeros, clear the lowest bit) stores each candidate with
+  /// scalar stores. The work follows the number of candidates, a few more
+  /// than K, and no step needs more than compares and a mask-to-bits move,
+  /// which every SIMD target has. The row goes 64 experts at a time (16 for
+  /// its last chunks), the packed candidates 16 at a time.
+  Value emitScanCandidates(ImplicitLocOpBuilder &b, const Source &source,
+                           Value tau) const {
+    Value zero = constIndex(b, 0);
+    if (source.count) {
+      auto loop = scf::ForOp::create(
+          b, zero, source.count, constIndex(b, kVectorWidth), ValueRange{zero},
+          [&](OpBuilder &nested, Location loc, Value chunk, ValueRange acc) {
+            ImplicitLocOpBuilder b(loc, nested);
+            scf::YieldOp::create(
+                b, emitScanLanes(b, source, chunk, kVectorWidth, tau, acc[0]));
+          });
+      return loop.getResult(0);
+    }
+    constexpr int64_t kBlock = 64;
+    int64_t blocked = state.padded / kBlock * kBlock;
+    Value count = zero;
+    if (blocked)
+      count = emitChunkIter(
+          b, blocked, ValueRange{count},
+          [&](ImplicitLocOpBuilder &b, Value first, ValueRange acc) {
+            return SmallVector<Value>{
+                emitScanLanes(b, source, first, kBlock, tau, acc[0])};
+          },
+          kBlock)[0];
+    for (int64_t first = blocked; first < state.padded; first += kVectorWidth)
+      count = emitScanLanes(b, source, constIndex(b, first), kVectorWidth, tau,
+                            count);
+    return count;
+  }
+
+  /// Appends the candidates among the `lanes` (at most 64) of `source` at
+  /// `first` after the first `count`; returns the new count. Writes never
+  /// pass the lane being read, so the source may be the candidates.
+  Value emitScanLanes(ImplicitLocOpBuilder &b, const Source &source,
+                      Value first, int64_t lanes, Value tau,
+                      Value count) const {
+    auto type = VectorType::get({lanes}, b.getI32Type());
+    Value keep = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::sge,
+        vector::LoadOp::create(b, type, source.images, first),
+        vector::BroadcastOp::create(b, type, tau));
+    if (source.count)
+      keep = arith::AndIOp::create(
+          b, keep, emitLanesBelow(b, first, lanes, source.count));
+    Value bits = vector::ExtractOp::create(
+        b,
+        vector::BitCastOp::create(
+            b, VectorType::get({1}, b.getIntegerType(lanes)), keep),
+        ArrayRef<int64_t>{0});
+    Type i64 = b.getI64Type();
+    if (lanes < 64)
+      bits = arith::ExtUIOp::create(b, i64, bits);
+    Value none = arith::ConstantIntOp::create(b, i64, 0);
+    Value one = arith::ConstantIntOp::create(b, i64, 1);
+    auto loop = scf::WhileOp::create(
+        b, TypeRange{i64, b.getIndexType()}, ValueRange{bits, count},
+        [&](OpBuilder &nested, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder b(loc, nested);
+          Value more =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ne, args[0], none);
+          scf::ConditionOp::create(b, more, args);
+        },
+        [&](OpBuilder &nested, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder b(loc, nested);
+          Value lane = arith::IndexCastUIOp::create(
+              b, b.getIndexType(),
+              math::CountTrailingZerosOp::create(b, args[0]));
+          Value at = arith::AddIOp::create(b, first, lane);
+          Value id = source.ids
+                         ? load(b, source.ids, at)
+                         : Value(arith::IndexCastOp::create(
+                               b, b.getI32Type(), at));
+          store(b, load(b, source.images, at), candidateImages, args[1]);
+          store(b, id, candidateIds, args[1]);
+          Value rest = arith::AndIOp::create(
+              b, args[0], arith::SubIOp::create(b, args[0], one));
+          scf::YieldOp::create(
+              b, ValueRange{rest, arith::AddIOp::create(b, args[1],
+                                                        constIndex(b, 1))});
+        });
+    return loop.getResult(1);
+  }
+
   const SelectionState &state;
   Value candidateImages, candidateIds;
 };

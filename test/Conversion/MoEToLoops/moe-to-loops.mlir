@@ -1,4 +1,4 @@
-// RUN: moe-opt %s -convert-moe-to-loops -canonicalize -cse -split-input-file | FileCheck %s
+// RUN: moe-opt %s -convert-moe-to-loops="selection=compress" -canonicalize -cse -split-input-file | FileCheck %s
 
 // Top-K: two tokens per iteration of the token loop. Each token's keys
 // (score + bias) and scores go to [E] stack buffers in vector chunks; the

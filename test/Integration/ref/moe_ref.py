@@ -1411,15 +1411,17 @@ def route_e72_g9_keep3_dynamic():
 
 
 def _crowded_scores(rng, T, E, lanes=16):
-    """Scores whose best experts share one lane of the CPU's vectors (e % 16):
-    more than 16 experts reach the threshold taken from the lane maxima, with
-    distinct keys; every third row has only a few distinct (exactly equal)
-    values; the others are plain."""
+    """Scores whose best experts share one column of the CPU selection's lane
+    maxima (expert 16c + (l + c) % 16 for column l: chunk c of the row is
+    rotated by c lanes): more than 16 experts reach the threshold taken from
+    the column maxima, with distinct keys; every third row has only a few
+    distinct (exactly equal) values; the others are plain."""
     s = rng.normal(0.0, 0.3, size=(T, E)).astype(F32)
     for t in range(T):
         if t % 3 == 0:
             lane = rng.integers(0, lanes)
-            crowd = np.arange(lane, E, lanes)
+            crowd = np.array([lanes * c + (lane + c) % lanes
+                              for c in range(E // lanes)])
             s[t, crowd] = 1.5 + 0.0625 * rng.permutation(len(crowd))
         elif t % 3 == 1:
             s[t] = np.array([0.25, 0.5, 0.75], dtype=F32)[rng.integers(0, 3, size=E)]
@@ -1444,6 +1446,37 @@ def topk_candidates_over_16_dynamic():
     w3, i3 = k.topk(s, b, 6, num_groups=8, topk_groups=4)
     w4, i4, c4 = k.route("sigmoid", x, None, 8, normalize=True)
     k.ret(w1, i1, w2, i2, w3, i3, w4, i4, c4)
+    return k
+
+
+def _periodic_logits(rng, T, E, period):
+    """Smooth periodic logits: a sine over the experts with a period of
+    `period` experts and a phase per token, so that the repeated peaks, a
+    little higher from one period to the next, are near ties and, with a
+    period that is a multiple of 16, fall on the same lane of every CPU
+    vector. The peak sits 0.3 experts off an expert, which keeps its two
+    neighbours apart."""
+    phase = (rng.integers(0, period, size=(T, 1)) + 0.3) / period
+    e = np.arange(E)[None, :]
+    x = np.sin(2 * np.pi * (e / period + phase)) + 0.02 * (e // period)
+    return x.astype(F32)
+
+
+@case
+def route_periodic_near_ties_dynamic():
+    k = Kernel("route_periodic_near_ties_dynamic",
+               "smooth periodic logits (periods E/4 and E/16: the peaks share vector lanes), "
+               "E = 64 top-6 and DeepSeek-V3 E = 256 in 8 groups keep 4, top-8")
+    rng = rng_for(99)
+    x1 = k.arg("x1", _periodic_logits(rng, 40, 64, 16), "f32", dyn=True)
+    x2 = k.arg("x2", _periodic_logits(rng, 24, 256, 64), "f32", dyn=True)
+    x3 = k.arg("x3", _periodic_logits(rng, 24, 256, 16), "f32", dyn=True)
+    b2 = k.arg("b2", (0.004 * (np.arange(256) % 5)).astype(F32), "f32")
+    w1, i1, c1 = k.route("sigmoid", x1, None, 6, normalize=True)
+    w2, i2, c2 = k.route("sigmoid", x2, b2, 8, num_groups=8, topk_groups=4,
+                         normalize=True, scale=2.5)
+    w3, i3, c3 = k.route("sigmoid", x3, b2, 8, normalize=True)
+    k.ret(w1, i1, c1, w2, i2, c2, w3, i3, c3)
     return k
 
 
