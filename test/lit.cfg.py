@@ -116,3 +116,10 @@ if _mpiexec and _libmpich:
     config.available_features.add("mpi")
     config.substitutions.append(("%mpiexec", _mpiexec))
     config.substitutions.append(("%libmpi", _libmpich[0]))
+
+# Cross-target execution (test/Integration/CrossTarget): AArch64 programs run
+# under QEMU's user mode (Debian: qemu-user, gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross).
+if shutil.which("qemu-aarch64") and shutil.which("aarch64-linux-gnu-gcc"):
+    config.available_features.add("aarch64-user")
+    config.substitutions.append(("%llvm_tools_dir", config.llvm_tools_dir))
