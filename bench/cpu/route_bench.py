@@ -1,181 +1,335 @@
 #!/usr/bin/env python3
-"""CPU benchmark: one routing + bias-update step compiled by moe-mlir against
-the same step in PyTorch eager, on the same data, one thread each.
+"""CPU benchmark: one routing + bias-update step compiled by moe-mlir
+(bench/cpu/route_step.mlir) against the same step in PyTorch eager
+(bench/torch_gate.py), on the same data with the same number of threads.
 
 Usage: route_bench.py [--build build] [--reps N] [--workdir DIR]
-                      [--profile FUNCTION] [--parallel]
-Prints, per (T, E, K, groups), the median milliseconds of each and the ratio
-PyTorch / compiled. --parallel builds the step with
---moe-lower-to-cpu="parallel=1" (linked with LLVM's libomp) and times each row
-with 1 and 2 threads: omp_set_num_threads for the compiled step,
-torch.set_num_threads for PyTorch. Before timing it checks that both choose the same experts
-with the same weights, counts and new bias, and exits non-zero otherwise.
+                      [--shapes e256_g8,e64,e384] [--dist gaussian,uniform,smooth]
+                      [--builds native,x86-64-v3,x86-64] [--runner | --no-runner]
+                      [--threads 1,all] [--pipeline-options OPTS]
+                      [--profile FUNCTION]
 
---workdir keeps the lowered IR and the shared library in DIR (a temporary
-directory otherwise). --profile runs only the compiled FUNCTION (step_e64,
-step_e256_g8 or step_e384), --reps times after the check, for a profiler:
-  perf record -o e64.data -- /usr/bin/python3 bench/cpu/route_bench.py \
+Paths (the `path` column):
+  runner      an MLIR program holding the logits and the bias as constants,
+              lowered with moe-opt --moe-lower-to-cpu and run by mlir-runner
+              -O3 (JIT for the host); each step is timed inside the program
+              with rtclock, so the JIT's compile time stays out
+              (route_runner.py).
+  aot-<cpu>   route_step.mlir lowered ahead of time (moe-opt, mlir-translate,
+              opt -O3 -mcpu=<cpu>, llc -O3 -mcpu=<cpu>, gcc -shared), called
+              through its C interface on NumPy arrays and timed here. For a
+              <cpu> other than `native` the module carries
+              llvm.target = #llvm.target<triple = "x86_64-unknown-linux-gnu",
+              chip = "<cpu>">, which tells the lowering what CPU the code is
+              for. --builds lists the CPUs (LLVM -mcpu names).
+Threads (--threads, a list of counts; `all` = os.cpu_count()): 1 is the
+serial lowering and torch.set_num_threads(1); N > 1 is the
+--moe-lower-to-cpu="parallel=1" lowering on LLVM's OpenMP runtime (AOT:
+linked with -lomp, omp_set_num_threads(N); runner: libomp.so in
+--shared-libs, OMP_NUM_THREADS=N and omp_set_num_threads(N) in the program)
+and torch.set_num_threads(N). For each N > 1 the same parallel build is also
+timed with one thread, and a second table gives its speedup.
+--pipeline-options adds options to --moe-lower-to-cpu for every build (e.g.
+"selection=scan").
+
+Shapes (T, E, K): e256_g8 = DeepSeek-V3 (4096, 256, 8, 8 groups keep 4,
+scale 2.5), e64 = (16384, 64, 6), e384 = Kimi K2 (4096, 384, 8); sigmoid
+scores, normalized weights, bias update rate 1e-3.
+Logit distributions (--dist), f32, one generator per (shape, distribution):
+  gaussian  x[t, e] ~ N(0, 1)
+  uniform   x[t, e] ~ U(-1, 1)
+  smooth    x[t, e] = sin(2 pi (e / P + phi_t)) + 1e-4 * N(0, 1), P = E / 4,
+            phi_t ~ U(0, 1) per token: near ties between neighbouring experts
+            and between the E / P repeated peaks
+and the bias b[e] = 0.01 * N(0, 1).
+
+Every step is first checked against PyTorch: the same experts in the same
+order (exactly; PyTorch's topk orders equal keys arbitrarily, so its experts
+are put in the contract's order first: key descending, ties by lower expert),
+the same counts (exactly), allclose weights and new bias; a mismatch is reported
+and the exit status is non-zero. Then the AOT builds and PyTorch are timed in
+turn (3 warm-up rounds, --reps rounds; the PyTorch samples serve every row
+of the group); the runner program runs 3 warm-up steps and --reps timed ones.
+Prints a markdown table of median (min) milliseconds and the ratio
+PyTorch / moe-mlir, and the worst one-thread ratio.
+
+--workdir keeps the generated and lowered IR and the libraries in DIR (a
+temporary directory otherwise). --profile runs only the compiled FUNCTION
+(step_e64, step_e256_g8 or step_e384) of the first --builds CPU, serial, on
+the first --dist distribution, --reps times after the check, for a profiler:
+  perf record -o e64.data -- /usr/bin/python3 bench/cpu/route_bench.py \\
       --workdir build/bench --profile step_e64 --reps 3000
   perf annotate -i e64.data --stdio -s step_e64
 """
 
 import argparse
+import collections
 import ctypes
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
+import route_runner  # noqa: E402
 import torch_gate  # noqa: E402
+from cpu_build import (LLVM_LIB, ROOT, build_library, descriptor,  # noqa: E402
+                       summary, time_blocks, time_round_robin)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LLVM = "/usr/lib/llvm-22/bin"
-LLVM_LIB = "/usr/lib/llvm-22/lib"
-# (function, T, E, K, groups, keep, scale)
-ROWS = [
-    ("step_e256_g8", 4096, 256, 8, 8, 4, 2.5),
-    ("step_e64", 16384, 64, 6, 1, 1, 1.0),
-    ("step_e384", 4096, 384, 8, 1, 1, 1.0),
-]
+Shape = collections.namedtuple("Shape", "function t e k groups keep scale")
+SHAPES = {
+    "e256_g8": Shape("step_e256_g8", 4096, 256, 8, 8, 4, 2.5),
+    "e64": Shape("step_e64", 16384, 64, 6, 1, 1, 1.0),
+    "e384": Shape("step_e384", 4096, 384, 8, 1, 1, 1.0),
+}
 RATE = 1e-3
+WARMUP = 3
 
 
-def build_library(build, workdir, parallel=False):
-    """Lowers bench/cpu/route_step.mlir to a shared library (opt -O3, then
-    llc, for this machine's CPU, as a JIT would); with `parallel`, with
-    OpenMP token loops, linked with libomp."""
-    src = os.path.join(ROOT, "bench", "cpu", "route_step.mlir")
-    lowered = os.path.join(workdir, "step.mlir")
-    ll = os.path.join(workdir, "step.ll")
-    obj = os.path.join(workdir, "step.o")
-    lib = os.path.join(workdir, "libstep.so")
-    pipeline = "--moe-lower-to-cpu=parallel=1" if parallel else "--moe-lower-to-cpu"
-    subprocess.run([os.path.join(build, "bin", "moe-opt"), src, pipeline,
-                    "-o", lowered], check=True)
-    subprocess.run([os.path.join(LLVM, "mlir-translate"), "--mlir-to-llvmir", lowered,
-                    "-o", ll], check=True)
-    optimized = os.path.join(workdir, "step.opt.bc")
-    subprocess.run([os.path.join(LLVM, "opt"), "-O3", "-mcpu=native", ll, "-o", optimized],
-                   check=True)
-    subprocess.run([os.path.join(LLVM, "llc"), "-O3", "-mcpu=native", "-filetype=obj",
-                    "-relocation-model=pic", optimized, "-o", obj], check=True)
-    omp = ([f"-L{LLVM_LIB}", f"-Wl,-rpath,{LLVM_LIB}", "-lomp"] if parallel else [])
-    subprocess.run(["gcc", "-shared", obj, "-o", lib, "-lm"] + omp, check=True)
-    return ctypes.CDLL(lib)
+def smooth(rng, t, e):
+    """Near-tie logits: per token a sine of the expert index with period
+    E / 4 and a random phase, plus 1e-4 * N(0, 1)."""
+    period = e / 4
+    phase = rng.random((t, 1))
+    return (np.sin(2 * np.pi * (np.arange(e) / period + phase))
+            + 1e-4 * rng.standard_normal((t, e)))
 
 
-def descriptor(array):
-    """A ranked memref descriptor (by reference) viewing a C-contiguous array."""
-    rank = array.ndim
-
-    class MemRef(ctypes.Structure):
-        _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
-                    ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * rank),
-                    ("strides", ctypes.c_int64 * rank)]
-
-    ptr = array.ctypes.data
-    strides = [s // array.itemsize for s in array.strides]
-    return ctypes.byref(MemRef(ptr, ptr, 0, (ctypes.c_int64 * rank)(*array.shape),
-                               (ctypes.c_int64 * rank)(*strides)))
+DISTRIBUTIONS = {
+    "gaussian": lambda rng, t, e: rng.standard_normal((t, e)),
+    "uniform": lambda rng, t, e: rng.uniform(-1.0, 1.0, (t, e)),
+    "smooth": smooth,
+}
 
 
-def torch_step(logits, bias, k, groups, keep, scale):
+def inputs(shape_name, dist):
+    """The logits and the bias of a (shape, distribution), the same whatever
+    else is selected."""
+    shape = SHAPES[shape_name]
+    rng = np.random.default_rng([2024, list(SHAPES).index(shape_name),
+                                 list(DISTRIBUTIONS).index(dist)])
+    x = DISTRIBUTIONS[dist](rng, shape.t, shape.e).astype(np.float32)
+    b = (0.01 * rng.standard_normal(shape.e)).astype(np.float32)
+    return x, b
+
+
+def torch_step(x, b, shape):
     """The gate and the bias update in PyTorch eager."""
-    weights, indices, counts = torch_gate.gate(logits, bias, k, groups, keep, scale)
-    return weights, indices, counts, torch_gate.update_bias(bias, counts, RATE)
+    weights, indices, counts = torch_gate.gate(x, b, shape.k, shape.groups, shape.keep,
+                                               shape.scale)
+    return weights, indices, counts, torch_gate.update_bias(b, counts, RATE)
 
 
-def time_pair(first, second, reps):
-    """Times two callables in alternation (so that drift on a shared machine
-    hits both alike); returns per callable (median ms, min ms)."""
-    for _ in range(3):
-        first()
-        second()
-    samples = ([], [])
-    for _ in range(reps):
-        for fn, out in ((first, samples[0]), (second, samples[1])):
-            start = time.perf_counter()
-            fn()
-            out.append((time.perf_counter() - start) * 1e3)
-    return [(statistics.median(s), min(s)) for s in samples]
+def expected_step(x, b, shape):
+    """PyTorch's step as NumPy arrays, each token's experts in the contract's
+    order: by key descending, equal keys by lower expert (topk orders equal
+    keys as it likes; the smooth logits have some)."""
+    weights, indices, counts, new_bias = torch_step(x, b, shape)
+    keys = (torch.sigmoid(x) + b).gather(1, indices).numpy()
+    indices = indices.numpy()
+    order = np.lexsort((indices, -keys), axis=-1)
+    return (np.take_along_axis(weights.numpy(), order, -1),
+            np.take_along_axis(indices, order, -1), counts.numpy(), new_bias.numpy())
+
+
+def differences(got, expected):
+    """What differs between two (weights, indices, counts, new bias)."""
+    w, i, c, nb = got
+    tw, ti, tc, tnb = expected
+    return [what for what, same in (
+        ("indices", np.array_equal(i, ti)),
+        ("weights", np.allclose(w, tw, rtol=1e-5, atol=1e-6)),
+        ("counts", np.array_equal(c, tc)),
+        ("new bias", np.allclose(nb, tnb, rtol=0, atol=1e-7))) if not same]
+
+
+class Compiled:
+    """A step function of an AOT library bound to the inputs and to output
+    buffers of its own."""
+
+    def __init__(self, lib, shape, x, b):
+        self.fn = getattr(lib, "_mlir_ciface_" + shape.function)
+        self.out = (np.empty((shape.t, shape.k), np.float32),
+                    np.empty((shape.t, shape.k), np.int32),
+                    np.empty(shape.e, np.int32), np.empty(shape.e, np.float32))
+        self.args = [descriptor(a) for a in (x, b) + self.out]
+
+    def __call__(self):
+        self.fn(*self.args)
+
+
+def thread_counts(text):
+    counts = []
+    for item in text.split(","):
+        n = os.cpu_count() if item == "all" else int(item)
+        if n < 1:
+            raise argparse.ArgumentTypeError("thread counts are >= 1")
+        if n not in counts:
+            counts.append(n)
+    return counts
+
+
+def names(choices):
+    def parse(text):
+        chosen = list(choices) if text == "all" else text.split(",")
+        bad = [c for c in chosen if c not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(bad)}; choose from {', '.join(choices)}")
+        return chosen
+    return parse
+
+
+def ms(stats):
+    median, low = stats
+    return f"{median:.3g} ({low:.3g})"
 
 
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--workdir", help="keep the build products here")
+    parser.add_argument("--shapes", type=names(SHAPES), default=list(SHAPES))
+    parser.add_argument("--dist", type=names(DISTRIBUTIONS), default=list(DISTRIBUTIONS))
+    parser.add_argument("--builds", type=lambda s: [c for c in s.split(",") if c],
+                        default=["native", "x86-64-v3", "x86-64"],
+                        help="-mcpu of each AOT build ('' for none)")
+    parser.add_argument("--runner", action=argparse.BooleanOptionalAction, default=True,
+                        help="the mlir-runner path")
+    parser.add_argument("--threads", type=thread_counts, default=thread_counts("1,all"))
+    parser.add_argument("--pipeline-options", default="",
+                        help="more --moe-lower-to-cpu options, e.g. selection=scan")
     parser.add_argument("--profile", metavar="FUNCTION",
                         help="run only this compiled step, --reps times")
-    parser.add_argument("--parallel", action="store_true",
-                        help="OpenMP token loops, timed with 1 and 2 threads")
     args = parser.parse_args()
-    names = [row[0] for row in ROWS]
-    if args.profile and args.profile not in names:
-        parser.error(f"--profile: one of {', '.join(names)}")
-    threads = (1, 2) if args.parallel else (1,)
-    set_omp_threads = None
-    if args.parallel:
-        set_omp_threads = ctypes.CDLL(os.path.join(LLVM_LIB, "libomp.so"),
-                                      mode=ctypes.RTLD_GLOBAL).omp_set_num_threads
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(2024)
-    failures = 0
-    if not args.profile:
-        print("median (min) milliseconds of one step, the same threads each")
-        print(f"{'thr':>3} {'T':>6} {'E':>4} {'K':>2} {'groups':>9} {'moe-mlir ms':>16} "
-              f"{'torch eager ms':>18} {'torch/moe':>10}")
+    functions = {s.function: name for name, s in SHAPES.items()}
+    if args.profile:
+        if args.profile not in functions:
+            parser.error(f"--profile: one of {', '.join(functions)}")
+        if not args.builds:
+            parser.error("--profile needs an AOT build")
+        args.shapes, args.threads, args.runner = [functions[args.profile]], [1], False
+        args.builds = args.builds[:1]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         os.makedirs(workdir, exist_ok=True)
-        lib = build_library(args.build, workdir, args.parallel)
-        for name, t, e, k, groups, keep, scale in ROWS:
-            if args.profile and name != args.profile:
-                continue
-            fn = getattr(lib, "_mlir_ciface_" + name)
-            x = rng.standard_normal((t, e), dtype=np.float32)
-            b = (0.01 * rng.standard_normal(e)).astype(np.float32)
-            w = np.empty((t, k), np.float32)
-            i = np.empty((t, k), np.int32)
-            c = np.empty(e, np.int32)
-            nb = np.empty(e, np.float32)
-            args_ = [descriptor(a) for a in (x, b, w, i, c, nb)]
-            compiled = lambda: fn(*args_)  # noqa: E731
-            xt, bt = torch.from_numpy(x), torch.from_numpy(b)
-            eager = lambda: torch_step(xt, bt, k, groups, keep, scale)  # noqa: E731
-
-            compiled()
-            tw, ti, tc, tnb = eager()
-            same = (np.array_equal(i, ti.numpy())
-                    and np.allclose(w, tw.numpy(), rtol=1e-5, atol=1e-6)
-                    and np.array_equal(c, tc.numpy())
-                    and np.allclose(nb, tnb.numpy(), rtol=0, atol=1e-7))
-            if not same:
-                failures += 1
-                print(f"MISMATCH: {name} T={t}", file=sys.stderr)
-            if args.profile:
-                for _ in range(args.reps):
-                    compiled()
-                continue
-            label = f"{keep} of {groups}" if groups > 1 else "1"
-            for n in threads:
-                if set_omp_threads:
-                    set_omp_threads(n)
-                torch.set_num_threads(n)
-                (ours, ours_min), (theirs, theirs_min) = time_pair(
-                    compiled, eager, args.reps)
-                print(f"{n:3d} {t:6d} {e:4d} {k:2d} {label:>9} {ours:8.3f} "
-                      f"({ours_min:5.2f}) {theirs:9.3f} ({theirs_min:6.2f}) "
-                      f"{theirs / ours:10.1f}")
-            torch.set_num_threads(1)
+        try:
+            failures = run(args, workdir)
+        except subprocess.CalledProcessError as e:
+            sys.exit(f"failed ({e.returncode}): {' '.join(map(str, e.cmd))}")
     if failures:
-        sys.exit(f"{failures} row(s) disagree with PyTorch")
+        sys.exit(f"{failures} check(s) disagree with PyTorch")
+
+
+def run(args, workdir):
+    """Builds, checks and times what args select; returns the number of
+    failed checks."""
+    src = os.path.join(ROOT, "bench", "cpu", "route_step.mlir")
+    parallel_modes = sorted({n > 1 for n in args.threads})
+    libs = {}
+    for cpu in args.builds:
+        for parallel in parallel_modes:
+            stem = f"step-{cpu}" + ("-parallel" if parallel else "")
+            libs[cpu, parallel] = ctypes.CDLL(build_library(
+                args.build, src, workdir, stem, cpu, parallel, args.pipeline_options))
+    set_omp_threads = None
+    if True in parallel_modes:
+        set_omp_threads = ctypes.CDLL(os.path.join(LLVM_LIB, "libomp.so"),
+                                      mode=ctypes.RTLD_GLOBAL).omp_set_num_threads
+    paths = (["runner"] if args.runner else []) + [f"aot-{cpu}" for cpu in args.builds]
+    failures = 0
+    rows, speedups = [], []
+    if not args.profile:
+        print(f"median (min) ms of one step, {args.reps} samples; PyTorch "
+              f"{torch.__version__} eager with the same threads")
+        print()
+        print("| path | threads | shape | distribution | moe-mlir ms | torch ms "
+              "| torch/moe |")
+        print("|---|---|---|---|---|---|---|")
+    for n in args.threads:
+        parallel = n > 1
+        torch.set_num_threads(n)
+        if set_omp_threads:
+            set_omp_threads(n)
+        for shape_name in args.shapes:
+            shape = SHAPES[shape_name]
+            label = (f"T={shape.t} E={shape.e} K={shape.k}"
+                     + (f" {shape.groups}g/{shape.keep}" if shape.groups > 1 else ""))
+            for dist in args.dist:
+                x, b = inputs(shape_name, dist)
+                xt, bt = torch.from_numpy(x), torch.from_numpy(b)
+                expected = expected_step(xt, bt, shape)
+                eager = lambda: torch_step(xt, bt, shape)  # noqa: E731
+                compiled = [Compiled(libs[cpu, parallel], shape, x, b)
+                            for cpu in args.builds]
+                where = f"{shape_name} {dist} {n} thread(s)"
+                for cpu, step in zip(args.builds, compiled):
+                    step()
+                    bad = differences(step.out, expected)
+                    if bad:
+                        failures += 1
+                        print(f"MISMATCH: aot-{cpu} {where}: {', '.join(bad)}",
+                              file=sys.stderr)
+                if args.profile:
+                    for _ in range(args.reps):
+                        compiled[0]()
+                    return failures
+                timed = {}
+                if args.runner:
+                    threads = [1, n] if parallel else [None]
+                    c, nb, i, w, samples = route_runner.run(
+                        args.build, workdir, f"runner-{shape_name}-{dist}-{n}",
+                        shape.function, x, b, shape.k, args.reps, WARMUP, threads,
+                        args.pipeline_options)
+                    bad = differences((w, i, c, nb), expected)
+                    if bad:
+                        failures += 1
+                        print(f"MISMATCH: runner {where}: {', '.join(bad)}",
+                              file=sys.stderr)
+                    timed["runner"] = samples[-1]
+                    if parallel:
+                        speedups.append(("runner", n, label, dist, summary(samples[0]),
+                                         summary(samples[1])))
+                if parallel and compiled:
+                    set_omp_threads(1)
+                    alone = time_blocks(compiled, args.reps, WARMUP)
+                    set_omp_threads(n)
+                timer = time_blocks if parallel else time_round_robin
+                samples = timer([eager] + compiled, args.reps, WARMUP)
+                theirs = summary(samples[0])
+                for k, cpu in enumerate(args.builds):
+                    timed[f"aot-{cpu}"] = samples[k + 1]
+                    if parallel:
+                        speedups.append((f"aot-{cpu}", n, label, dist,
+                                         summary(alone[k]), summary(samples[k + 1])))
+                for path in paths:
+                    ours = summary(timed[path])
+                    rows.append((path, n, label, dist, theirs[0] / ours[0]))
+                    print(f"| {path} | {n} | {label} | {dist} | {ms(ours)} | "
+                          f"{ms(theirs)} | {theirs[0] / ours[0]:.1f} |", flush=True)
+    one = [r for r in rows if r[1] == 1]
+    if one:
+        worst = min(one, key=lambda r: r[4])
+        print(f"\nworst one-thread torch/moe: {worst[4]:.1f} ({worst[0]}, {worst[2]}, "
+              f"{worst[3]}); target >= 20: {'met' if worst[4] >= 20 else 'NOT met'}")
+    if speedups:
+        print("\nparallel=1 builds: median (min) ms with 1 and N threads, speedup of "
+              "N over 1 (medians)\n")
+        print("| path | N | shape | distribution | 1 thread ms | N threads ms "
+              "| speedup |")
+        print("|---|---|---|---|---|---|---|")
+        for path, n, label, dist, alone, many in speedups:
+            print(f"| {path} | {n} | {label} | {dist} | {ms(alone)} | {ms(many)} | "
+                  f"{alone[0] / many[0]:.2f} |")
+    return failures
 
 
 if __name__ == "__main__":

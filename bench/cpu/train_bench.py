@@ -27,7 +27,6 @@ the ratios PyTorch / compiled.
 import argparse
 import ctypes
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -37,33 +36,11 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
-import route_bench  # noqa: E402  (descriptor, time_pair)
+from cpu_build import ROOT, build_library, descriptor, time_pair  # noqa: E402
 import torch_gate  # noqa: E402
 
-ROOT = route_bench.ROOT
-LLVM = route_bench.LLVM
 T, E, K, GROUPS, KEEP, SCALE, SEQ_LEN = 4096, 256, 8, 8, 4, 2.5, 4096
 ALPHA = 1e-4
-
-
-def build_library(build, workdir):
-    """bench/cpu/train_step.mlir to a shared library, as route_bench.py does."""
-    src = os.path.join(HERE, "train_step.mlir")
-    lowered = os.path.join(workdir, "train.mlir")
-    ll = os.path.join(workdir, "train.ll")
-    optimized = os.path.join(workdir, "train.opt.bc")
-    obj = os.path.join(workdir, "train.o")
-    lib = os.path.join(workdir, "libtrain.so")
-    subprocess.run([os.path.join(build, "bin", "moe-opt"), src, "--moe-lower-to-cpu",
-                    "-o", lowered], check=True)
-    subprocess.run([os.path.join(LLVM, "mlir-translate"), "--mlir-to-llvmir", lowered,
-                    "-o", ll], check=True)
-    subprocess.run([os.path.join(LLVM, "opt"), "-O3", "-mcpu=native", ll, "-o", optimized],
-                   check=True)
-    subprocess.run([os.path.join(LLVM, "llc"), "-O3", "-mcpu=native", "-filetype=obj",
-                    "-relocation-model=pic", optimized, "-o", obj], check=True)
-    subprocess.run(["gcc", "-shared", obj, "-o", lib, "-lm"], check=True)
-    return ctypes.CDLL(lib)
 
 
 def torch_backward(x, indices, dw, alpha, with_aux=True):
@@ -131,8 +108,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or tmp
         os.makedirs(workdir, exist_ok=True)
-        lib = build_library(args.build, workdir)
-        descs = [route_bench.descriptor(v) for v in (x, indices, dw, dl, dx, g, a)]
+        lib = ctypes.CDLL(build_library(args.build, os.path.join(HERE, "train_step.mlir"),
+                                         workdir, "train"))
+        descs = [descriptor(v) for v in (x, indices, dw, dl, dx, g, a)]
         ti64 = ti.to(torch.int64)
         for name, label, with_aux in (
                 ("grad_fused", "route_grad + aux_loss_grad, fused", True),
@@ -151,9 +129,9 @@ def main():
             dl[...] = ALPHA
             backward = torch_backward(x, ti64, dw, ALPHA, with_aux)
             full = torch_forward_backward(x, ti64, dw, ALPHA, with_aux)
-            (ours, ours_min), (theirs, theirs_min) = route_bench.time_pair(
+            (ours, ours_min), (theirs, theirs_min) = time_pair(
                 compiled, backward, args.reps)
-            _, (both, both_min) = route_bench.time_pair(compiled, full, args.reps)
+            _, (both, both_min) = time_pair(compiled, full, args.reps)
             print(f"{label:>32} {ours:8.3f} ({ours_min:5.2f}) "
                   f"{theirs:9.3f} ({theirs_min:6.2f}) {theirs / ours:10.1f} "
                   f"{both:9.3f} ({both_min:6.2f}) {both / ours:8.1f}")
