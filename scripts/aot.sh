@@ -48,8 +48,9 @@ moe_aot_compile() {
     llc_input=$tmp/asan.bc
     link_flags+=(-fsanitize=address)
   fi
-  llc -O2 -mtriple=$MOE_TRIPLE -filetype=obj -relocation-model=pic \
-    "$llc_input" -o "$tmp/prog.o"
+  # MOE_AOT_CPU: the -mcpu of llc (generic x86-64 when unset).
+  llc -O2 -mtriple=$MOE_TRIPLE -mcpu="${MOE_AOT_CPU:-x86-64}" -filetype=obj \
+    -relocation-model=pic "$llc_input" -o "$tmp/prog.o"
   local objects=("$tmp/prog.o")
   if [ "$kind" = shared ]; then
     link_flags+=(-shared)

@@ -342,6 +342,7 @@ void mlir::moe::buildLowerToCPUPipeline(OpPassManager &pm,
   ConvertMoEToLoopsOptions toLoops;
   toLoops.parallel = options.parallel;
   toLoops.selection = options.selection;
+  toLoops.targetCPU = options.targetCPU;
   pm.addPass(createConvertMoEToLoops(toLoops));
   pm.addPass(createCanonicalizerPass());
   if (options.parallel) {

@@ -9,6 +9,15 @@
 // RUN: %moe_c_compiler %S/Inputs/imbalance.c %t/libimbalance.so -Wl,-rpath,%t -o %t/use-library
 // RUN: %t/use-library | FileCheck %s --check-prefix=LIB
 //
+// The same program built for an AVX2 CPU and for this machine (--mcpu: llc
+// and the CPU lowering's target-cpu).
+// RUN: env MOE_BUILD=%moe_obj_root %moe_src_root/scripts/moe-compile %s --mcpu x86-64-v3 -o %t/prog-avx2
+// RUN: %t/prog-avx2 | FileCheck %s --check-prefix=EXE
+// RUN: env MOE_BUILD=%moe_obj_root %moe_src_root/scripts/moe-compile %s --mcpu=native -o %t/prog-native
+// RUN: %t/prog-native | FileCheck %s --check-prefix=EXE
+// RUN: not %moe_src_root/scripts/moe-compile %s -o %t/x --mcpu 2>&1 | FileCheck %s --check-prefix=MCPU
+// MCPU: moe-compile: --mcpu needs a CPU name
+//
 // The same program with the GPU kernels run by the emulator.
 // RUN: env MOE_BUILD=%moe_obj_root %moe_src_root/scripts/moe-compile %s --gpu-emulator -o %t/prog-emulator
 // RUN: %t/prog-emulator | FileCheck %s --check-prefix=EXE

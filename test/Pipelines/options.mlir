@@ -4,7 +4,7 @@
 // RUN: not moe-opt %s --moe-lower-to-nvvm="bogus=1" 2>&1 | FileCheck %s --check-prefix=BOGUS
 // BOGUS: error: --moe-lower-to-nvvm: no such option bogus; the options are: bufferize, chip, features, format, fuse-routing, host-copies, opt-level, ptx-dir, toolkit (moe-opt --help describes them)
 // RUN: not moe-opt %s --moe-lower-to-cpu="chip=sm_90" 2>&1 | FileCheck %s --check-prefix=CPU
-// CPU: error: --moe-lower-to-cpu: no such option chip; the options are: bufferize, fuse-routing, parallel, selection (moe-opt --help describes them)
+// CPU: error: --moe-lower-to-cpu: no such option chip; the options are: bufferize, fuse-routing, parallel, selection, target-cpu (moe-opt --help describes them)
 // A bad value of a known option: what the option takes, then the error.
 // RUN: not moe-opt %s --moe-lower-to-cpu="selection=avx2" 2>&1 | FileCheck %s --check-prefix=SELECTION
 // SELECTION: for the --selection option: Cannot find option named 'avx2'!

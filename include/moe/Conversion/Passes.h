@@ -5,6 +5,8 @@
 #include "mlir/Pass/Pass.h"
 #include "moe/Conversion/NVVMToEmulator/NVVMToEmulator.h"
 
+#include <string>
+
 namespace mlir {
 class RewritePatternSet;
 namespace moe {
@@ -28,6 +30,9 @@ struct MoEToLoopsOptions {
   /// Token loops as scf.parallel loops over fixed chunks of tokens.
   bool parallel = false;
   CPUSelection selection = CPUSelection::Auto;
+  /// The CPU the code is built for (an LLVM CPU name, `native` for the
+  /// host); empty: the target attributes of the IR, else the host.
+  std::string targetCPU;
 };
 
 #define GEN_PASS_DECL
@@ -39,8 +44,11 @@ void populateMoEToLoopsPatterns(RewritePatternSet &patterns,
 
 /// The candidate gathering that `requested` means for code at `op`: Auto
 /// becomes Compress when the target the code is built for has AVX-512F and
-/// Scan otherwise.
-CPUSelection resolveCPUSelection(Operation *op, CPUSelection requested);
+/// Scan otherwise. The target is `targetCPU` when given, else the
+/// function's `target_features` or `target_cpu`, else the enclosing
+/// `llvm.target`, else the host.
+CPUSelection resolveCPUSelection(Operation *op, CPUSelection requested,
+                                 StringRef targetCPU = "");
 
 /// Patterns lowering each `moe.buffer.*` op to gpu.launch kernels (one
 /// pattern per op); the buffers must be device memory. With `redux`, the

@@ -42,7 +42,8 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
     one the enclosing function's `target_features` (an explicit `+avx512f`
     or `-avx512f`) or `target_cpu` names, else the nearest enclosing
     `llvm.target` attribute (`#llvm.target<triple = ..., chip = ...>`, a
-    non-x86 triple meaning no AVX-512), else the host running the pass.
+    non-x86 triple meaning no AVX-512), else the host running the pass;
+    `target-cpu` names the CPU instead (what `llc -mcpu` will be given).
     Both give the same results.
   }];
   let options = [
@@ -58,7 +59,11 @@ def ConvertMoEToLoops : Pass<"convert-moe-to-loops"> {
              clEnumValN(::mlir::moe::CPUSelection::Compress, "compress",
                         "vector compress-stores"),
              clEnumValN(::mlir::moe::CPUSelection::Scan, "scan",
-                        "a scan of the mask bits"))}]>
+                        "a scan of the mask bits"))}]>,
+    Option<"targetCPU", "target-cpu", "std::string", /*default=*/"\"\"",
+           "The CPU the code is built for (an LLVM CPU name such as "
+           "x86-64-v3 or znver4, or native) for selection=auto; empty: the "
+           "IR's target attributes, else the host">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -111,6 +111,13 @@ struct LowerToCPUOptions : public LoweringOptions<LowerToCPUOptions> {
           clEnumValN(CPUSelection::Compress, "compress",
                      "vector compress-stores"),
           clEnumValN(CPUSelection::Scan, "scan", "a scan of the mask bits"))};
+  Base::Option<std::string> targetCPU{
+      *this, "target-cpu",
+      llvm::cl::desc("The CPU the code is built for, an LLVM CPU name "
+                     "(x86-64-v3, znver4, ...) or native, which "
+                     "selection=auto follows (empty: the IR's target "
+                     "attributes, else the host)"),
+      llvm::cl::init("")};
 };
 
 /// Options of `--moe-lower-to-nvvm`.

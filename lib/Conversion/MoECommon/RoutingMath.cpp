@@ -99,61 +99,79 @@ Value mlir::moe::emitLog1p(ImplicitLocOpBuilder &b, Value y) {
   return arith::SelectOp::create(b, exact, y, corrected);
 }
 
-Value mlir::moe::emitExpPolynomial(ImplicitLocOpBuilder &b, Value x) {
-  auto c = [&](double value) { return emitF32Like(b, x, value); };
+namespace {
+/// exp(y) = expR * 2^n for y in [-87.34, 88.73] (already clamped), from
+/// Cody-Waite range reduction and a degree-6 polynomial (Cephes expf).
+struct ReducedExp {
+  Value expR;
+  /// n as i32 (a scalar or a vector like y).
+  Value n;
+};
+} // namespace
+
+static ReducedExp emitReducedExp(ImplicitLocOpBuilder &b, Value y) {
+  auto c = [&](double value) { return emitF32Like(b, y, value); };
   Type intType = b.getI32Type();
-  if (auto vector = dyn_cast<VectorType>(x.getType()))
+  if (auto vector = dyn_cast<VectorType>(y.getType()))
     intType = VectorType::get(vector.getShape(), intType);
-  auto ci = [&](int64_t value) -> Value {
-    if (auto vector = dyn_cast<VectorType>(intType))
-      return arith::ConstantOp::create(
-          b, DenseElementsAttr::get(vector, b.getI32IntegerAttr(value)));
-    return arith::ConstantIntOp::create(b, b.getI32Type(), value);
-  };
-  // n = round(x / ln 2), r = x - n ln 2 in two parts (Cody-Waite). The
-  // rounding adds and subtracts 1.5 * 2^23, which leaves no fraction bits
-  // for |x / ln 2| <= 128: plain arithmetic on every target, where a
-  // floor is one instruction only from SSE4.1 on and a library call per
-  // lane before.
-  Value clamped = arith::MinimumFOp::create(
-      b, arith::MaximumFOp::create(b, x, c(-87.33654)), c(88.72283));
-  Value shifter = c(12582912.0);
-  Value n = arith::SubFOp::create(
-      b,
-      arith::AddFOp::create(
-          b, arith::MulFOp::create(b, clamped, c(1.44269504088896341)),
-          shifter),
-      shifter);
-  Value r = arith::SubFOp::create(b, clamped,
-                                  arith::MulFOp::create(b, n, c(0.693359375)));
-  r = arith::SubFOp::create(b, r,
-                            arith::MulFOp::create(b, n, c(-2.12194440e-4)));
-  // exp(r) on [-ln2/2, ln2/2]: 1 + r + r^2 * P(r), Horner's rule with its
-  // multiply-adds contractible into FMAs.
   auto contract = arith::FastMathFlagsAttr::get(b.getContext(),
                                                 arith::FastMathFlags::contract);
   auto mulAdd = [&](Value x, Value y, Value z) -> Value {
     return arith::AddFOp::create(b, arith::MulFOp::create(b, x, y, contract),
                                  z, contract);
   };
+  // n = round(y / ln 2), r = y - n ln 2 in two parts (Cody-Waite). The
+  // rounding adds and subtracts 1.5 * 2^23, which leaves no fraction bits
+  // for |y / ln 2| <= 128: plain arithmetic on every target, where a
+  // floor is one instruction only from SSE4.1 on and a library call per
+  // lane before.
+  Value shifter = c(12582912.0);
+  Value n = arith::SubFOp::create(
+      b, mulAdd(y, c(1.44269504088896341), shifter), shifter);
+  Value r = mulAdd(n, c(-0.693359375), y);
+  r = mulAdd(n, c(2.12194440e-4), r);
+  // exp(r) on [-ln2/2, ln2/2]: 1 + r + r^2 * P(r), Horner's rule with its
+  // multiply-adds contractible into FMAs.
   Value p = c(1.9875691500e-4);
   for (double coefficient : {1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
                              1.6666665459e-1, 5.0000001201e-1})
     p = mulAdd(p, r, c(coefficient));
   Value r2 = arith::MulFOp::create(b, r, r);
   Value expR = arith::AddFOp::create(b, mulAdd(p, r2, r), c(1.0));
+  return {expR, arith::FPToSIOp::create(b, intType, n)};
+}
+
+/// The f32 power of two 2^e for an i32 `e` in [-126, 127].
+static Value emitPow2(ImplicitLocOpBuilder &b, Value e, Type floatType) {
+  auto ci = [&](int64_t value) -> Value {
+    if (auto vector = dyn_cast<VectorType>(e.getType()))
+      return arith::ConstantOp::create(
+          b, DenseElementsAttr::get(vector, b.getI32IntegerAttr(value)));
+    return arith::ConstantIntOp::create(b, b.getI32Type(), value);
+  };
+  Value bits =
+      arith::ShLIOp::create(b, arith::AddIOp::create(b, e, ci(127)), ci(23));
+  return arith::BitcastOp::create(b, floatType, bits);
+}
+
+Value mlir::moe::emitExpPolynomial(ImplicitLocOpBuilder &b, Value x) {
+  auto c = [&](double value) { return emitF32Like(b, x, value); };
+  Value clamped = arith::MinimumFOp::create(
+      b, arith::MaximumFOp::create(b, x, c(-87.33654)), c(88.72283));
+  auto [expR, n] = emitReducedExp(b, clamped);
   // 2^n as two factors, so that n = 128 (x near 88.72) does not overflow the
   // exponent field of one of them.
-  Value ni = arith::FPToSIOp::create(b, intType, n);
-  Value half = arith::ShRSIOp::create(b, ni, ci(1));
-  Value rest = arith::SubIOp::create(b, ni, half);
-  auto pow2 = [&](Value e) -> Value {
-    Value bits =
-        arith::ShLIOp::create(b, arith::AddIOp::create(b, e, ci(127)), ci(23));
-    return arith::BitcastOp::create(b, x.getType(), bits);
-  };
+  Value oneBit =
+      isa<VectorType>(n.getType())
+          ? Value(arith::ConstantOp::create(
+                b, DenseElementsAttr::get(cast<ShapedType>(n.getType()),
+                                          b.getI32IntegerAttr(1))))
+          : Value(arith::ConstantIntOp::create(b, b.getI32Type(), 1));
+  Value half = arith::ShRSIOp::create(b, n, oneBit);
+  Value rest = arith::SubIOp::create(b, n, half);
   Value result = arith::MulFOp::create(
-      b, arith::MulFOp::create(b, expR, pow2(half)), pow2(rest));
+      b, arith::MulFOp::create(b, expR, emitPow2(b, half, x.getType())),
+      emitPow2(b, rest, x.getType()));
   // Past the clamps: +inf above, 0 below; NaN stays NaN.
   Value over =
       arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, x, c(88.72283));
@@ -164,6 +182,36 @@ Value mlir::moe::emitExpPolynomial(ImplicitLocOpBuilder &b, Value x) {
       b, over, c(std::numeric_limits<double>::infinity()), result);
   result = arith::SelectOp::create(b, under, c(0.0), result);
   return arith::SelectOp::create(b, isNaN, x, result);
+}
+
+/// sigmoid(x) from e = exp(-|x|), which is in (0, 1]: x >= 0 gives
+/// 1 / (1 + e), x < 0 gives e / (1 + e). The exp never overflows, so it
+/// needs one power-of-two factor and no overflow case: fewer operations
+/// than 1 / (1 + exp(-x)) with a general exp. e is 0 for |x| > 87.33
+/// (where sigmoid(x) is 1, or below the smallest normal float); NaN stays
+/// NaN.
+static Value emitSigmoidPolynomial(ImplicitLocOpBuilder &b, Value x) {
+  auto c = [&](double value) { return emitF32Like(b, x, value); };
+  Value magnitude = math::AbsFOp::create(b, x);
+  // NaN lanes are replaced at the end: a min that returns either operand
+  // for them is enough.
+  Value negated = arith::NegFOp::create(
+      b, arith::MinNumFOp::create(b, magnitude, c(87.33654),
+                                  arith::FastMathFlags::nnan));
+  auto [expR, n] = emitReducedExp(b, negated);
+  Value e = arith::MulFOp::create(b, expR, emitPow2(b, n, x.getType()));
+  Value under =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, magnitude,
+                            c(87.33654));
+  e = arith::SelectOp::create(b, under, c(0.0), e);
+  Value one = c(1.0);
+  Value nonNegative =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, x, c(0.0));
+  Value sigmoid = arith::DivFOp::create(
+      b, arith::SelectOp::create(b, nonNegative, one, e),
+      arith::AddFOp::create(b, one, e));
+  Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, x, x);
+  return arith::SelectOp::create(b, isNaN, x, sigmoid);
 }
 
 Value mlir::moe::emitExp(ImplicitLocOpBuilder &b, Value x, ExpKind kind) {
@@ -177,6 +225,8 @@ Value mlir::moe::emitScore(ImplicitLocOpBuilder &b, ScoreFunction function,
   Value one = emitF32Like(b, x, 1.0);
   switch (function) {
   case ScoreFunction::sigmoid: {
+    if (exp == ExpKind::Polynomial)
+      return emitSigmoidPolynomial(b, x);
     Value expNeg = emitExp(b, arith::NegFOp::create(b, x), exp);
     return arith::DivFOp::create(b, one, arith::AddFOp::create(b, one, expNeg));
   }

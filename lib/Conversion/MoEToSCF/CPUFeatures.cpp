@@ -3,10 +3,11 @@
 // The threshold selection gathers its candidates with vector compress-stores
 // only where they are single instructions (AVX-512F); everywhere else a scan
 // of the mask bits is faster. The CPU the code is built for is, in order of
-// precedence: the enclosing function's `target_features` (an explicit
-// +avx512f or -avx512f) or `target_cpu`, the nearest enclosing `llvm.target`
-// attribute (#llvm.target<triple, chip, features>), else the host that runs
-// the compiler, which is also the CPU that mlir-runner's JIT compiles for.
+// precedence: the pass's `target-cpu` option, the enclosing function's
+// `target_features` (an explicit +avx512f or -avx512f) or `target_cpu`, the
+// nearest enclosing `llvm.target` attribute (#llvm.target<triple, chip,
+// features>), else the host that runs the compiler, which is also the CPU
+// that mlir-runner's JIT compiles for.
 //
 //===----------------------------------------------------------------------===//
 
@@ -64,12 +65,17 @@ static bool hostHasAVX512() {
 }
 
 CPUSelection mlir::moe::resolveCPUSelection(Operation *op,
-                                            CPUSelection requested) {
+                                            CPUSelection requested,
+                                            StringRef targetCPU) {
   if (requested != CPUSelection::Auto)
     return requested;
   auto choose = [](bool avx512) {
     return avx512 ? CPUSelection::Compress : CPUSelection::Scan;
   };
+  if (targetCPU == "native")
+    return choose(hostHasAVX512());
+  if (!targetCPU.empty())
+    return choose(x86ChipHasAVX512(targetCPU));
   if (auto function = op->getParentOfType<FunctionOpInterface>()) {
     if (std::optional<bool> explicitly =
             avx512FromFeatures(LLVM::TargetFeaturesAttr::featuresAt(op)))

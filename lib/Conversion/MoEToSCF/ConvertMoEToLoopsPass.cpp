@@ -37,7 +37,7 @@ struct ConvertMoEToLoopsPass
     target.addIllegalDialect<MoEDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(&getContext());
-    populateMoEToLoopsPatterns(patterns, {parallel, selection});
+    populateMoEToLoopsPatterns(patterns, {parallel, selection, targetCPU});
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -103,7 +103,8 @@ protected:
   /// The options with the selection resolved for `op`.
   MoEToLoopsOptions optionsAt(OpTy op) const {
     MoEToLoopsOptions resolved = options;
-    resolved.selection = resolveCPUSelection(op, options.selection);
+    resolved.selection =
+        resolveCPUSelection(op, options.selection, options.targetCPU);
     return resolved;
   }
 

@@ -50,7 +50,7 @@ Value emitMaskBits(ImplicitLocOpBuilder &b, Value mask);
 Value emitLaneCount(ImplicitLocOpBuilder &b, Value mask);
 /// The first lane set in a vector<n x i1> mask, n <= 64 (n when none).
 Value emitFirstLaneOf(ImplicitLocOpBuilder &b, Value mask);
-/// Per lane: how many lanes rank above it (lane rotations and compares).
+/// Per lane: how many lanes rank above it (lane permutations and compares).
 Value emitLaneRanks(ImplicitLocOpBuilder &b, Value v, bool lowerLaneFirst);
 
 //===----------------------------------------------------------------------===//

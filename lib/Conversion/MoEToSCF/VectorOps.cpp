@@ -1,7 +1,8 @@
 //===- VectorOps.cpp - vector building blocks of the CPU selection --------===//
 //
-// Lane indices, arg-max over rank images, lane ranks by rotations, masks as
-// bits: the vector operations that the CPU selection strategies share.
+// Lane indices, arg-max over rank images, lane ranks by lane permutations,
+// masks as bits: the vector operations that the CPU selection strategies
+// share.
 //
 //===----------------------------------------------------------------------===//
 
@@ -163,30 +164,36 @@ Value mlir::moe::emitFirstLaneOf(ImplicitLocOpBuilder &b, Value mask) {
 /// Per lane l of the i32 vector `v`: how many lanes rank above it, where
 /// lane m ranks above lane l if v[m] > v[l] or, when `lowerLaneFirst`,
 /// v[m] == v[l] and m < l. With `lowerLaneFirst` the counts are a
-/// permutation of [0, kVectorWidth): the rank of each lane. Lane rotations
-/// and compares only: no horizontal reduction, no memory.
-Value mlir::moe::emitLaneRanks(ImplicitLocOpBuilder &b, Value v, bool lowerLaneFirst) {
+/// permutation of [0, width): the rank of each lane. Lane l meets lane
+/// l xor r for r in [1, width) (width a power of two): every other lane
+/// once, by permutations that keep groups of four lanes together for r < 4
+/// and move whole groups for multiples of 4, which 128-bit and 256-bit
+/// vectors do without cross-lane shuffles. Compares only: no horizontal
+/// reduction, no memory.
+Value mlir::moe::emitLaneRanks(ImplicitLocOpBuilder &b, Value v,
+                               bool lowerLaneFirst) {
   auto intType = cast<VectorType>(v.getType());
   int64_t width = intType.getNumElements();
+  assert(llvm::isPowerOf2_64(width) && "lane ranks need a power-of-two width");
   auto maskType = VectorType::get({width}, b.getI1Type());
   SmallVector<Value> terms;
   for (int64_t r = 1; r < width; ++r) {
-    // Lane l of `rotated` holds lane (l + r) mod width, which comes before
-    // lane l exactly for l >= width - r.
-    SmallVector<int64_t> rotation;
+    // Lane l of `partner` holds lane l xor r, which comes before lane l
+    // when it is the lower one.
+    SmallVector<int64_t> partners;
     SmallVector<bool> before;
     for (int64_t l = 0; l < width; ++l) {
-      rotation.push_back((l + r) % width);
-      before.push_back(l >= width - r);
+      partners.push_back(l ^ r);
+      before.push_back((l ^ r) < l);
     }
-    Value rotated = vector::ShuffleOp::create(b, v, v, rotation);
+    Value partner = vector::ShuffleOp::create(b, v, v, partners);
     Value above =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, rotated, v);
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, partner, v);
     if (lowerLaneFirst) {
       Value beforeMask = arith::ConstantOp::create(
           b, DenseElementsAttr::get(maskType, ArrayRef<bool>(before)));
       Value equal =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rotated, v);
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, partner, v);
       above = arith::OrIOp::create(
           b, above, arith::AndIOp::create(b, equal, beforeMask));
     }

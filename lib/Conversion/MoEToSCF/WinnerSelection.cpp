@@ -26,19 +26,20 @@ namespace {
 
 /// K <= kVectorWidth: a threshold, the candidates at or above it, and the
 /// ranks of the candidates.
-/// 1. colMax[l] = the best image of lane l over the chunks: kVectorWidth
-///    images of distinct experts, so the K-th best of them, tau, is at most
-///    the K-th best image of the row, and every winner has an image >= tau.
+/// 1. colMax[l] = the best image of column l, where lane l of chunk c
+///    joins column l xor (c mod kVectorWidth): kVectorWidth images of
+///    distinct experts, so the K-th best of them, tau, is at most the K-th
+///    best image of the row, and every winner has an image >= tau.
 /// 2. The experts with an image >= max(tau, best removed + 1) are packed,
 ///    in expert order, into the candidate buffers (compress-stores, or a
 ///    scan of the mask bits: SelectionState::gathering); there are at least
 ///    K (the contract guarantees K experts that are not removed) and, for
 ///    continuous data, a few more than K.
 /// 3. More than kVectorWidth candidates (rows whose best experts share
-///    lanes, as periodic or smooth logits make them; ties): steps 1 and 2
-///    again over the packed candidates, whose lanes no longer line up with
-///    the row's. Ties that remain keep them all.
-/// 4. At most kVectorWidth candidates: the rank of each (lane rotations,
+///    columns; ties): steps 1 and 2 again over the packed candidates, whose
+///    lanes no longer line up with the row's. Ties that remain keep them
+///    all.
+/// 4. At most kVectorWidth candidates: the rank of each (lane permutations,
 ///    ties by lower lane = lower expert); winner j is the candidate of
 ///    rank j. More (exact ties): K rounds of the arg-max over the
 ///    candidates.
@@ -55,20 +56,22 @@ public:
 
   /// The candidates; returns how many there are.
   Value prepare(ImplicitLocOpBuilder &b) const override {
-    // Chunk c is rotated by c lanes before it joins the lane maxima: the
+    // Lane l of chunk c joins column l xor (c mod kVectorWidth): the
     // columns are still disjoint sets of experts, but the best experts of
     // periodic rows (a period that is a multiple of kVectorWidth, as with
-    // E / 4 or E / 16 experts) no longer share one column.
+    // E / 4 or E / 16 experts) no longer share one column. The xor keeps
+    // each group of four lanes together, so the shuffle is cheap on
+    // 128-bit and 256-bit vectors too (in-lane shuffles, whole registers).
     auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
     Value colMax = splatI32(b, kRemovedRank);
     for (int64_t c = 0; c < state.padded / kVectorWidth; ++c) {
       Value v = vector::LoadOp::create(b, intType, state.images,
                                        constIndex(b, c * kVectorWidth));
       if (int64_t r = c % kVectorWidth) {
-        SmallVector<int64_t> rotation;
+        SmallVector<int64_t> mixed;
         for (int64_t l = 0; l < kVectorWidth; ++l)
-          rotation.push_back((l + r) % kVectorWidth);
-        v = vector::ShuffleOp::create(b, v, v, rotation);
+          mixed.push_back(l ^ r);
+        v = vector::ShuffleOp::create(b, v, v, mixed);
       }
       colMax = arith::MaxSIOp::create(b, colMax, v);
     }

@@ -3,7 +3,7 @@
 // Top-K: two tokens per iteration of the token loop. Each token's keys
 // (score + bias) and scores go to [E] stack buffers in vector chunks; the
 // keys become integer rank images (-0 as +0, NaN just below -inf); the K-th
-// best of the lane maxima (ranks by lane rotations) is a threshold; the
+// best of the lane maxima (ranks by lane permutations) is a threshold; the
 // experts at or above it are compress-stored with their ids; their ranks
 // (ties by lower lane) give the winners, the unbiased score their weight.
 // CHECK-LABEL: func.func @topk(

@@ -5,6 +5,11 @@
 // RUN: moe-opt %s -convert-moe-to-loops="selection=compress" -canonicalize -cse -split-input-file | FileCheck %s --check-prefixes=COMMON,COMPRESS
 // RUN: moe-opt %s -convert-moe-to-loops -canonicalize -cse -split-input-file | FileCheck %s --check-prefix=AUTO
 // RUN: moe-opt %s --moe-lower-to-cpu="selection=scan" -split-input-file | FileCheck %s --check-prefix=LLVM-SCAN
+// The target-cpu option comes before the IR's attributes.
+// RUN: moe-opt %s -convert-moe-to-loops="target-cpu=x86-64" -split-input-file | FileCheck %s --check-prefix=GENERIC --implicit-check-not=vector.compressstore
+// RUN: moe-opt %s -convert-moe-to-loops="target-cpu=znver4" -split-input-file | FileCheck %s --check-prefix=ZNVER4 --implicit-check-not=scf.while
+// GENERIC: scf.while
+// ZNVER4: vector.compressstore
 
 // Scan: the row's images at or above the threshold as the bits of a mask,
 // 64 experts at a time, then one scalar store of the image and of the id
