@@ -45,8 +45,8 @@ def program(function, x, bias, k, reps, warmup, threads):
                  f"memref<?x{k}xi32>, memref<{e}xi32>, memref<{e}xf32>) -> ()")
     call = f"func.call @{function}(%x, %b, %w, %i, %c, %nb) : {step_type}"
     lines = [
-        f'memref.global "private" constant @logits : {x_type} = {dense(x)}',
-        f'memref.global "private" constant @bias : {b_type} = {dense(bias)}',
+        f'memref.global "private" constant @logits : {x_type} = {dense(x)} {{alignment = 64}}',
+        f'memref.global "private" constant @bias : {b_type} = {dense(bias)} {{alignment = 64}}',
         "func.func private @rtclock() -> f64",
         "func.func private @printMemrefI32(memref<*xi32>)",
         "func.func private @printMemrefF32(memref<*xf32>)",
@@ -65,10 +65,10 @@ def program(function, x, bias, k, reps, warmup, threads):
         f"  %xs = memref.get_global @logits : {x_type}",
         f"  %x = memref.cast %xs : {x_type} to memref<?x{e}xf32>",
         f"  %b = memref.get_global @bias : {b_type}",
-        f"  %w = memref.alloc(%t) : memref<?x{k}xf32>",
-        f"  %i = memref.alloc(%t) : memref<?x{k}xi32>",
-        f"  %c = memref.alloc() : memref<{e}xi32>",
-        f"  %nb = memref.alloc() : memref<{e}xf32>",
+        f"  %w = memref.alloc(%t) {{alignment = 64}} : memref<?x{k}xf32>",
+        f"  %i = memref.alloc(%t) {{alignment = 64}} : memref<?x{k}xi32>",
+        f"  %c = memref.alloc() {{alignment = 64}} : memref<{e}xi32>",
+        f"  %nb = memref.alloc() {{alignment = 64}} : memref<{e}xf32>",
         f"  %samples = memref.alloc() : memref<{reps}xf64>",
         f"  {call}",
     ]
