@@ -383,11 +383,16 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   toGPU.hostCopies = hostCopies;
   toGPU.redux = redux;
   pm.addPass(createConvertMoEToGPU(toGPU));
+  // Kernels are outlined into a gpu.module (with an NVVM target) before
+  // anything folds: the canonicalizer would hoist their constants to the
+  // host function's entry, and outlining would pass each as a kernel
+  // parameter (shapes, group sizes and loop bounds the kernel no longer
+  // sees as constants).
+  pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createCanonicalizerPass());
   addHostPreparation(pm);
 
-  // Kernels: outlined into a gpu.module (with an NVVM target), then NVVM.
-  pm.addPass(createGpuKernelOutliningPass());
+  // Kernels: NVVM.
   if (target) {
     GpuNVVMAttachTargetOptions attach;
     attach.chip = target->chip;
