@@ -52,8 +52,14 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
   let description = [{
     Lowers every memref-level `moe.buffer.*` op to `gpu.launch` kernels
     (outlined later by `gpu-kernel-outlining`):
-    - `topk`, `route`, `score`: a warp per token. Each lane holds the keys of
-      experts lane, lane + 32, ... in registers; the K winners come from K
+    - `topk`, `route`, `score`: a warp per token, over a grid of 8 blocks
+      per multiprocessor (the host asks `moeGpuMultiProcessorCount()`, which
+      moe_cuda_runtime and the GPU emulator provide) whose blocks walk the
+      tokens grid-stride. Each lane holds the keys of E / 32 experts in
+      registers: lane, lane + 32, ..., or, where the rows allow, runs of up
+      to 16 bytes read with one vector load (a second version of the token
+      loop reads rows off those boundaries element by element); the bias is
+      copied to workgroup memory once per block. The K winners come from K
       rounds of a warp-wide arg-max with the contract's order (ties to the
       lower index, NaN last). With `redux` (the default), a round is two
       `gpu.subgroup_reduce` of integer rank images (the best image, then

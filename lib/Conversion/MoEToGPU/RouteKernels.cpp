@@ -47,7 +47,7 @@ struct SelectionSpec {
 };
 
 /// A warp per token, grid-stride. Each block copies the bias to workgroup
-/// memory and zeroes its histogram once, reads each token's row with 16-byte
+/// memory and zeroes its histogram once, reads each token's row with vector
 /// loads where the rows are aligned, and flushes its counts at the end.
 void emitSelectionKernel(ImplicitLocOpBuilder &b, StringRef name,
                          const SelectionSpec &spec, int64_t warpsPerBlock,

@@ -208,7 +208,7 @@ Value WarpRow::laneOf(ImplicitLocOpBuilder &b, Value e) const {
       b, chunkSlot, arith::ConstantIntOp::create(b, i32, kWarpSize - 1));
 }
 
-/// Bytes of one vector load of a row.
+/// Bytes of the widest load of a row.
 constexpr int64_t kVectorBytes = 16;
 
 int64_t mlir::moe::getVectorRowWidth(MemRefType type, bool rowSum) {
@@ -217,8 +217,12 @@ int64_t mlir::moe::getVectorRowWidth(MemRefType type, bool rowSum) {
   if (rowSum || !type.getLayout().isIdentity() || bits % 8 != 0 ||
       ShapedType::isDynamic(rowLength))
     return 1;
+  // The widest load whose chunks fill the warp: a lane then holds E / 32
+  // experts, as with width 1 (no idle slots to select over).
   int64_t width = kVectorBytes * 8 / bits;
-  return rowLength % width == 0 ? width : 1;
+  while (width > 1 && rowLength % (kWarpSize * width) != 0)
+    width /= 2;
+  return width;
 }
 
 MemRefType mlir::moe::getWarpRowWorkgroupType(MLIRContext *ctx,
@@ -231,9 +235,12 @@ MemRefType mlir::moe::getWarpRowWorkgroupType(MLIRContext *ctx,
 }
 
 Value mlir::moe::emitRowsAligned(ImplicitLocOpBuilder &b, Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  int64_t bytes = getVectorRowWidth(type) *
+                  type.getElementType().getIntOrFloatBitWidth() / 8;
   Value pointer = memref::ExtractAlignedPointerAsIndexOp::create(b, memref);
   Value misalignment =
-      arith::AndIOp::create(b, pointer, constIndex(b, kVectorBytes - 1));
+      arith::AndIOp::create(b, pointer, constIndex(b, bytes - 1));
   return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, misalignment,
                                constIndex(b, 0));
 }
@@ -254,13 +261,15 @@ SmallVector<Value> mlir::moe::emitWarpRowLoad(ImplicitLocOpBuilder &b,
   Value width = constIndex(b, row.width);
   for (Value start : row.chunkStart) {
     // A buffer of chunks (vector elements, aligned to their size), or a
-    // 16-byte load of the row.
+    // vector load of the row.
     Value chunk =
         isa<VectorType>(element)
             ? load(b, source, at(arith::DivUIOp::create(b, start, width)))
             : Value(vector::LoadOp::create(
                   b, VectorType::get({row.width}, element), source, at(start),
-                  /*nontemporal=*/false, llvm::Align(kVectorBytes)));
+                  /*nontemporal=*/false,
+                  llvm::Align(row.width * element.getIntOrFloatBitWidth() /
+                              8)));
     for (int64_t i = 0; i < row.width; ++i)
       values.push_back(emitToF32(b, vector::ExtractOp::create(b, chunk, i)));
   }

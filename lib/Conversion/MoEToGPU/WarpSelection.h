@@ -35,8 +35,8 @@ struct Candidate {
 /// One token's experts spread over a warp in chunks of 32 * width experts:
 /// in each chunk, lane l holds `width` consecutive experts (its slots), from
 /// l * width on. Width 1 is lane l holding experts l, l + 32, ...; a wider
-/// row is read with one 16-byte load per lane and chunk. Each lane's slots
-/// are in ascending expert order either way.
+/// row is read with one vector load (up to 16 bytes) per lane and chunk.
+/// Each lane's slots are in ascending expert order either way.
 struct WarpRow {
   int64_t numExperts;
   int64_t width;
@@ -55,26 +55,29 @@ struct WarpRow {
 };
 
 /// The width of a WarpRow over the rows of `type` (rank 1 or 2, identity
-/// layout): the elements of 16 bytes when every row starts 16 bytes after
-/// the previous one, else 1. With `rowSum` (the row is summed, as softmax
-/// does) it is 1: lanes holding other experts would add them in another
-/// order, and the results would change in the last bit.
+/// layout): the most elements, up to 16 bytes, of which the row holds a
+/// whole number of warp-wide chunks (so that a lane holds E / 32 experts),
+/// else 1. With `rowSum` (the row is summed, as softmax does) it is 1:
+/// lanes holding other experts would add them in another order, and the
+/// results would change in the last bit.
 int64_t getVectorRowWidth(MemRefType type, bool rowSum = false);
 
 /// A workgroup buffer of `numExperts` elements of `type` for rows of
-/// `width`: vectors of `width` elements (aligned like a 16-byte load) when
+/// `width`: vectors of `width` elements (aligned like the row's loads) when
 /// wider than 1.
 MemRefType getWarpRowWorkgroupType(MLIRContext *ctx, int64_t numExperts,
                                    int64_t width, Type type);
 
-/// Whether the rows of `memref` start on 16-byte boundaries, checked on its
-/// aligned pointer when the kernel runs (an i1).
+/// Whether the rows of `memref` start on boundaries of its chunks (16
+/// bytes at most; getVectorRowWidth), checked on its aligned pointer when
+/// the kernel runs (an i1).
 Value emitRowsAligned(ImplicitLocOpBuilder &b, Value memref);
 
 /// The row's slots of `source` (row `t` of a rank-2 buffer, or the rank-1
 /// buffer itself when `t` is null), in f32. With `vectorLoads`, a wider
-/// row is read a chunk at a time: a 16-byte load (the rows must be aligned),
-/// or one element of a buffer of vectors (the chunks, in workgroup memory).
+/// row is read a chunk at a time: a vector load (of up to 16 bytes; the rows
+/// must be aligned to it), or one element of a buffer of vectors (the
+/// chunks, in workgroup memory).
 SmallVector<Value> emitWarpRowLoad(ImplicitLocOpBuilder &b, const WarpRow &row,
                                    Value source, Value t, bool vectorLoads);
 
@@ -83,7 +86,7 @@ SmallVector<Value> emitWarpRowLoad(ImplicitLocOpBuilder &b, const WarpRow &row,
 LogicalResult checkWarpSelection(Operation *op, const SelectionConfig &config);
 
 /// Per-token code of a warp-per-token kernel: the (clamped) token, whether
-/// it is real, the lane, and whether the rows may be read with 16-byte
+/// it is real, the lane, and whether the rows may be read with vector
 /// loads.
 using WarpTokenFn = function_ref<void(ImplicitLocOpBuilder &,
                                       const KernelContext &, Value, Value,
@@ -94,7 +97,7 @@ using WarpTokenFn = function_ref<void(ImplicitLocOpBuilder &,
 /// `warpsPerBlock` tokens at a time, grid-stride. `setup` (optional) runs
 /// once per block before the tokens, followed by a barrier; `finish`
 /// (optional) once per block after them. With `vectorRows`, the token loop
-/// comes in two versions, chosen when the kernel starts: 16-byte loads when
+/// comes in two versions, chosen when the kernel starts: vector loads when
 /// the rows of `vectorRows` are aligned, element loads otherwise.
 void emitWarpPerToken(ImplicitLocOpBuilder &b, StringRef name,
                       Value numTokens, int64_t warpsPerBlock,

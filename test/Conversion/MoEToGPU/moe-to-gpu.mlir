@@ -6,10 +6,11 @@
 // kernel: routing is one launch), then a warp per token (128 threads = 4
 // tokens per block) over a grid of 8 blocks per multiprocessor (asked of the
 // runtime), grid-stride. Each block zeroes its workgroup histogram and copies
-// the bias to workgroup memory once, as 16-byte-aligned vectors of the row
-// layout; each lane reads 8 consecutive bf16 logits with one 16-byte load
-// when the rows are aligned, and the same elements one by one otherwise (a
-// second version of the token loop). Then warp-wide arg-max rounds and
+// the bias to workgroup memory once, as vectors of the row layout; each
+// lane reads 2 consecutive bf16 logits (64 experts: the widest chunk that
+// fills the warp) with one 4-byte load when the rows are aligned to 4 bytes,
+// and the same elements one by one otherwise (a second version of the token
+// loop). Then warp-wide arg-max rounds and
 // global atomics. An arg-max round is
 // two warp reductions of integer rank images (the best image, then the lowest
 // expert that has it: redux.sync on sm_80+) and one shuffle that brings the
@@ -30,7 +31,7 @@
 // CHECK: %[[MOST:.*]] = arith.muli %[[SMSI]], %c8 : index
 // CHECK: %[[BLOCKS:.*]] = arith.minui %[[NEED]], %[[MOST]] : index
 // CHECK-NOT: gpu.launch {{.*}} = %c256,
-// CHECK: gpu.launch blocks({{.*}}) in (%[[GRID:.*]] = %[[BLOCKS]], {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} function(@moe_route_kernel) workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>, %[[BIAS:.*]] : memref<8xvector<8xf32>, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch blocks({{.*}}) in (%[[GRID:.*]] = %[[BLOCKS]], {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} function(@moe_route_kernel) workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>, %[[BIAS:.*]] : memref<32xvector<2xf32>, #gpu.address_space<workgroup>>)
 // CHECK: memref.store %c0_i32, %[[HIST]]
 // CHECK: memref.load %[[DB]]
 // CHECK: %[[CHUNK:.*]] = vector.from_elements
@@ -38,17 +39,17 @@
 // CHECK: gpu.barrier
 // CHECK: %[[STEP:.*]] = arith.muli %[[GRID]], %c4 : index
 // CHECK: %[[PTR:.*]] = memref.extract_aligned_pointer_as_index %[[DX]]
-// CHECK: %[[OFF:.*]] = arith.andi %[[PTR]], %c15 : index
+// CHECK: %[[OFF:.*]] = arith.andi %[[PTR]], %c3 : index
 // CHECK: %[[ALIGNED:.*]] = arith.cmpi eq, %[[OFF]], %c0 : index
 // CHECK: scf.if %[[ALIGNED]] {
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[STEP]] {
 // CHECK-NOT: memref.load %[[DX]]
 // CHECK-NOT: memref.load %[[DB]]
-// CHECK: vector.load %[[DX]][%{{.*}}, %{{.*}}] {alignment = 16 : i64} : memref<?x64xbf16>, vector<8xbf16>
+// CHECK: vector.load %[[DX]][%{{.*}}, %{{.*}}] {alignment = 4 : i64} : memref<?x64xbf16>, vector<2xbf16>
 // CHECK-NOT: memref.load %[[DX]]
 // CHECK-NOT: memref.load %[[DB]]
 // CHECK: arith.extf %{{.*}} : bf16 to f32
-// CHECK: memref.load %[[BIAS]][%{{.*}}] : memref<8xvector<8xf32>, #gpu.address_space<workgroup>>
+// CHECK: memref.load %[[BIAS]][%{{.*}}] : memref<32xvector<2xf32>, #gpu.address_space<workgroup>>
 // CHECK: math.exp
 // CHECK-NOT: gpu.shuffle xor
 // CHECK: %[[BEST:.*]] = gpu.subgroup_reduce maxsi %{{.*}} uniform : (i32) -> i32
@@ -64,7 +65,7 @@
 // CHECK: } else {
 // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[STEP]] {
 // CHECK-NOT: vector.load
-// CHECK-COUNT-8: memref.load %[[DX]]
+// CHECK-COUNT-2: memref.load %[[DX]]
 // CHECK: memref.load %[[BIAS]]
 // CHECK: memref.atomic_rmw addi %c1_i32, %[[HIST]]
 // CHECK: gpu.barrier

@@ -1,10 +1,11 @@
-// The route kernel reads rows of logits with one 16-byte load per lane when
-// the buffer's rows start on 16-byte boundaries, and falls back to element
-// loads when they do not (a buffer viewed at an odd offset). Both versions
-// hold the same experts in the same lanes: the same logits give the same
-// winners and weights bit for bit, here bf16 and f32 rows viewed at byte
-// offsets 16 (aligned) and 2 or 4 (not), through the grid-stride loop (the
-// emulator reports 2 multiprocessors: 16 blocks of 4 tokens, 40 tokens).
+// The route kernel reads rows of logits with one vector load per lane and
+// chunk when the buffer's rows start on chunk boundaries (64 experts: 2
+// elements, 4 bytes of bf16 or 8 of f32), and falls back to element loads
+// when they do not (a buffer viewed at an odd offset). Both versions hold
+// the same experts in the same lanes: the same logits give the same winners
+// and weights bit for bit, here bf16 and f32 rows viewed at byte offsets 16
+// (aligned) and 2 or 4 (not), through the grid-stride loop (the emulator
+// reports 2 multiprocessors: 16 blocks of 4 tokens, 40 tokens).
 // RUN: moe-opt %s --moe-lower-to-gpu-emulator="bufferize=0 host-copies=0 race-check=1" | env MOE_GPU_EMULATOR_SEED=3 mlir-runner -e main --entry-point-result=void --shared-libs=%emulator_runner_libs | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-gpu-emulator="bufferize=0 host-copies=0 chip=sm_75" | mlir-runner -e main --entry-point-result=void --shared-libs=%emulator_runner_libs | FileCheck %s
 
