@@ -389,6 +389,8 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   // parameter (shapes, group sizes and loop bounds the kernel no longer
   // sees as constants).
   pm.addPass(createGpuKernelOutliningPass());
+  // Kernel parameters: pointers and dynamic sizes (bare pointers below).
+  pm.addPass(createKernelPointerArgs());
   pm.addPass(createCanonicalizerPass());
   addHostPreparation(pm);
 
@@ -406,6 +408,7 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   kernels.addPass(createLowerSubgroupReduce(subgroupReduce));
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.hasRedux = redux;
+  toNVVM.useBarePtrCallConv = true;
   kernels.addPass(createConvertGpuOpsToNVVMOps(toNVVM));
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
@@ -414,7 +417,9 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   // Host: copies and launches go on a stream (gpu-async-region), become
   // runtime calls (the mgpu* ABI), then LLVM.
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
-  pm.addPass(createGpuToLLVMConversionPass());
+  GpuToLLVMConversionPassOptions toLLVM;
+  toLLVM.kernelBarePtrCallConv = true;
+  pm.addPass(createGpuToLLVMConversionPass(toLLVM));
   addHostToLLVM(pm);
 }
 

@@ -1,9 +1,10 @@
 // The PTX of the DeepSeek-V3 router (256 experts, 8 groups keep 4, top-8,
 // sigmoid, bias, normalize) on device buffers, for bf16 and f32 logits:
-// - parameters: the memref descriptors of the five buffers and T, nothing
-//   else (the kernel is outlined before anything folds, so the shapes,
-//   group sizes and constants of the kernel stay constants in it: no
-//   division or remainder by them);
+// - parameters: the five buffers' pointers, T and the leading (dynamic)
+//   size of the three buffers of T rows, nothing else (the kernel is
+//   outlined before anything folds, so the shapes, group sizes and
+//   constants of the kernel stay constants in it: no division or remainder
+//   by them; moe-kernel-pointer-args passes pointers, not descriptors);
 // - the bias copied to workgroup memory once per block (a 16-byte-aligned
 //   vector buffer) before the block's barrier, and read from there;
 // - the grid-stride token loop in two versions, chosen by the alignment of
@@ -15,7 +16,7 @@
 // RUN: FileCheck %s --check-prefixes=CHECK,F32 --implicit-check-not=div.u32 --implicit-check-not=rem.u32 --implicit-check-not=div.s32 < %t/moe_route_kernel_0.ptx
 
 // CHECK-LABEL: .visible .entry moe_route_kernel(
-// CHECK-COUNT-32: .param
+// CHECK-COUNT-9: .param
 // CHECK-NEXT: )
 // CHECK: .shared .align 4 .b8 __wg_moe_route_kernel_0[1024];
 // BF16: .shared .align 32 .b8 __wg_moe_route_kernel_1[1024];

@@ -164,6 +164,31 @@ def ConvertNVVMKernelsToEmulator
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def KernelPointerArgs : Pass<"moe-kernel-pointer-args", "::mlir::ModuleOp"> {
+  let summary = "Pass kernels their buffers' pointers and dynamic sizes only";
+  let description = [{
+    A memref kernel argument is passed as its whole descriptor (allocated
+    and aligned pointer, offset, sizes, strides), most of whose fields the
+    type fixes and the kernel never reads. Upstream's bare-pointer
+    convention (`convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv}`,
+    `gpu-to-llvm{use-bare-pointers-for-kernels}`) passes one pointer, but
+    only for memrefs of static shape. This pass, on a module with outlined
+    kernels, makes every memref argument of every launched `gpu.func`
+    static: one with a dynamic size, offset or stride becomes a
+    `memref<1xT>` (its aligned pointer) plus one `index` argument per
+    dynamic value (appended: offset, sizes, strides, argument by argument),
+    and the kernel rebuilds the original memref with
+    `memref.reinterpret_cast`; each `gpu.launch_func` passes the
+    reinterpret-cast memref and the values of `memref.extract_strided_metadata`.
+    Both moe GPU pipelines run it and lower with bare pointers, so a
+    DeepSeek-V3 route kernel takes 6 parameters: five pointers and T.
+    A kernel argument with a non-strided layout is an error.
+  }];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
 def LowerSubgroupReduce : Pass<"moe-lower-subgroup-reduce"> {
   let summary = "Expand the gpu.subgroup_reduce ops that NVVM cannot lower "
                 "into shuffles";
