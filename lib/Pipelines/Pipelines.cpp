@@ -385,11 +385,18 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   toGPU.hostCopies = hostCopies;
   toGPU.redux = redux;
   pm.addPass(createConvertMoEToGPU(toGPU));
+  // Kernels are outlined into a gpu.module (with an NVVM target) before
+  // anything folds: the canonicalizer would hoist their constants to the
+  // host function's entry, and outlining would pass each as a kernel
+  // parameter (shapes, group sizes and loop bounds the kernel no longer
+  // sees as constants).
+  pm.addPass(createGpuKernelOutliningPass());
+  // Kernel parameters: pointers and dynamic sizes (bare pointers below).
+  pm.addPass(createKernelPointerArgs());
   pm.addPass(createCanonicalizerPass());
   addHostPreparation(pm);
 
-  // Kernels: outlined into a gpu.module (with an NVVM target), then NVVM.
-  pm.addPass(createGpuKernelOutliningPass());
+  // Kernels: NVVM.
   if (target) {
     GpuNVVMAttachTargetOptions attach;
     attach.chip = target->chip;
@@ -403,6 +410,7 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   kernels.addPass(createLowerSubgroupReduce(subgroupReduce));
   ConvertGpuOpsToNVVMOpsOptions toNVVM;
   toNVVM.hasRedux = redux;
+  toNVVM.useBarePtrCallConv = true;
   kernels.addPass(createConvertGpuOpsToNVVMOps(toNVVM));
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
@@ -411,7 +419,9 @@ static void addGPUKernelsAndHost(OpPassManager &pm, bool fuseRouting,
   // Host: copies and launches go on a stream (gpu-async-region), become
   // runtime calls (the mgpu* ABI), then LLVM.
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
-  pm.addPass(createGpuToLLVMConversionPass());
+  GpuToLLVMConversionPassOptions toLLVM;
+  toLLVM.kernelBarePtrCallConv = true;
+  pm.addPass(createGpuToLLVMConversionPass(toLLVM));
   addHostToLLVM(pm);
 }
 

@@ -79,8 +79,14 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
   let description = [{
     Lowers every memref-level `moe.buffer.*` op to `gpu.launch` kernels
     (outlined later by `gpu-kernel-outlining`):
-    - `topk`, `route`, `score`: a warp per token. Each lane holds the keys of
-      experts lane, lane + 32, ... in registers; the K winners come from K
+    - `topk`, `route`, `score`: a warp per token, over a grid of 8 blocks
+      per multiprocessor (the host asks `moeGpuMultiProcessorCount()`, which
+      moe_cuda_runtime and the GPU emulator provide) whose blocks walk the
+      tokens grid-stride. Each lane holds the keys of E / 32 experts in
+      registers: lane, lane + 32, ..., or, where the rows allow, runs of up
+      to 16 bytes read with one vector load (a second version of the token
+      loop reads rows off those boundaries element by element); the bias is
+      copied to workgroup memory once per block. The K winners come from K
       rounds of a warp-wide arg-max with the contract's order (ties to the
       lower index, NaN last). With `redux` (the default), a round is two
       `gpu.subgroup_reduce` of integer rank images (the best image, then
@@ -125,10 +131,12 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
   ];
 }
 
@@ -181,6 +189,31 @@ def ConvertNVVMKernelsToEmulator
            "Report workgroup-memory data races (instruments every access)">
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def KernelPointerArgs : Pass<"moe-kernel-pointer-args", "::mlir::ModuleOp"> {
+  let summary = "Pass kernels their buffers' pointers and dynamic sizes only";
+  let description = [{
+    A memref kernel argument is passed as its whole descriptor (allocated
+    and aligned pointer, offset, sizes, strides), most of whose fields the
+    type fixes and the kernel never reads. Upstream's bare-pointer
+    convention (`convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv}`,
+    `gpu-to-llvm{use-bare-pointers-for-kernels}`) passes one pointer, but
+    only for memrefs of static shape. This pass, on a module with outlined
+    kernels, makes every memref argument of every launched `gpu.func`
+    static: one with a dynamic size, offset or stride becomes a
+    `memref<1xT>` (its aligned pointer) plus one `index` argument per
+    dynamic value (appended: offset, sizes, strides, argument by argument),
+    and the kernel rebuilds the original memref with
+    `memref.reinterpret_cast`; each `gpu.launch_func` passes the
+    reinterpret-cast memref and the values of `memref.extract_strided_metadata`.
+    Both moe GPU pipelines run it and lower with bare pointers, so a
+    DeepSeek-V3 route kernel takes 6 parameters: five pointers and T.
+    A kernel argument with a non-strided layout is an error.
+  }];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect"
+  ];
 }
 
 def LowerSubgroupReduce : Pass<"moe-lower-subgroup-reduce"> {

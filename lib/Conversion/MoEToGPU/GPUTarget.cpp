@@ -7,8 +7,10 @@
 #include "moe/Conversion/MoECommon/RoutingMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::moe;
@@ -30,10 +32,27 @@ void mlir::moe::emitLaunch(ImplicitLocOpBuilder &b, StringRef name,
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&launch.getBody().front());
     KernelContext ctx{launch, launch.getBlockIds().x, launch.getThreadIds().x,
-                      launch.getBlockSize().x};
+                      launch.getBlockSize().x, launch.getGridSize().x};
     body(b, ctx);
     gpu::TerminatorOp::create(b);
   });
+}
+
+Value mlir::moe::emitDeviceGridBlocks(ImplicitLocOpBuilder &b, Value needed,
+                                      int64_t blocksPerSM) {
+  auto module = b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  auto type = b.getFunctionType({}, b.getI32Type());
+  if (!SymbolTable::lookupSymbolIn(module, kMultiProcessorCountFn)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    func::FuncOp::create(b, kMultiProcessorCountFn, type).setPrivate();
+  }
+  Value sms = func::CallOp::create(b, kMultiProcessorCountFn, type.getResults(),
+                                   ValueRange{})
+                  .getResult(0);
+  Value blocks = arith::MulIOp::create(
+      b, castIndex(b, b.getIndexType(), sms), constIndex(b, blocksPerSM));
+  return arith::MinUIOp::create(b, needed, blocks);
 }
 
 MemRefType mlir::moe::getWorkgroupBufferType(MLIRContext *ctx, int64_t size,
@@ -52,13 +71,38 @@ void mlir::moe::emitAtomicAdd(ImplicitLocOpBuilder &b, Value value,
 
 void mlir::moe::emitZeroWorkgroup(ImplicitLocOpBuilder &b,
                                   const KernelContext &ctx, Value hist,
-                                  int64_t size) {
+                                  int64_t size, bool barrier) {
   Value zero = arith::ConstantOp::create(
       b, cast<TypedAttr>(b.getZeroAttr(elementTypeOf(hist))));
   emitFor(b, ctx.threadId, constIndex(b, size),
           [&](ImplicitLocOpBuilder &b, Value e) { store(b, zero, hist, e); },
           ctx.blockSize);
-  gpu::BarrierOp::create(b);
+  if (barrier)
+    gpu::BarrierOp::create(b);
+}
+
+void mlir::moe::emitCopyToWorkgroup(ImplicitLocOpBuilder &b,
+                                    const KernelContext &ctx, Value global,
+                                    Value workgroup, int64_t size) {
+  auto vectorType = dyn_cast<VectorType>(elementTypeOf(workgroup));
+  int64_t lanes = vectorType ? vectorType.getNumElements() : 1;
+  emitFor(
+      b, ctx.threadId, constIndex(b, size / lanes),
+      [&](ImplicitLocOpBuilder &b, Value v) {
+        if (!vectorType) {
+          store(b, load(b, global, v), workgroup, v);
+          return;
+        }
+        Value first = arith::MulIOp::create(b, v, constIndex(b, lanes));
+        SmallVector<Value> elements;
+        for (int64_t i = 0; i < lanes; ++i) {
+          Value e = arith::AddIOp::create(b, first, constIndex(b, i));
+          elements.push_back(load(b, global, e));
+        }
+        store(b, vector::FromElementsOp::create(b, vectorType, elements),
+              workgroup, v);
+      },
+      ctx.blockSize);
 }
 
 void mlir::moe::emitFlushHistogram(ImplicitLocOpBuilder &b,

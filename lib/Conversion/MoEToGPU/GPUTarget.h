@@ -22,6 +22,14 @@ constexpr int64_t kBlockSize = 256;
 constexpr int64_t kMaxGridBlocks = 1024;
 /// Static workgroup memory of a block (a histogram of counts must fit).
 constexpr int64_t kMaxWorkgroupBytes = 48 * 1024;
+/// Blocks per multiprocessor of the warp-per-token kernels' grids: more
+/// than the registers let reside (about 6 blocks of 4 warps), so no SM
+/// idles, few enough that each block's setup (the bias copy, the histogram)
+/// is spread over many tokens.
+constexpr int64_t kWarpBlocksPerSM = 8;
+/// The runtime function giving the device's multiprocessor count
+/// (moe_cuda_runtime asks the driver; the emulator answers a fixed value).
+constexpr StringLiteral kMultiProcessorCountFn = "moeGpuMultiProcessorCount";
 
 /// The ids of a 1-D kernel being built.
 struct KernelContext {
@@ -29,6 +37,7 @@ struct KernelContext {
   Value blockId;
   Value threadId;
   Value blockSize;
+  Value gridSize;
 
   /// The workgroup buffers of the launch.
   ArrayRef<BlockArgument> workgroup() const {
@@ -45,6 +54,12 @@ using KernelBodyFn =
 void emitLaunch(ImplicitLocOpBuilder &b, StringRef name, Value numBlocks,
                 int64_t blockSize, TypeRange workgroup, KernelBodyFn body);
 
+/// The blocks of a grid-stride kernel that needs at most `needed` blocks:
+/// `blocksPerSM` per multiprocessor of the device, asked of the runtime
+/// when the kernel is launched (the grid follows the device, not T).
+Value emitDeviceGridBlocks(ImplicitLocOpBuilder &b, Value needed,
+                           int64_t blocksPerSM);
+
 /// A rank-1 buffer type in workgroup memory.
 MemRefType getWorkgroupBufferType(MLIRContext *ctx, int64_t size,
                                   Type elementType);
@@ -53,9 +68,16 @@ MemRefType getWorkgroupBufferType(MLIRContext *ctx, int64_t size,
 void emitAtomicAdd(ImplicitLocOpBuilder &b, Value value, Value memref,
                    Value index);
 
-/// Zeroes a workgroup histogram of `size` entries with the block's threads.
+/// Zeroes a workgroup histogram of `size` entries with the block's threads,
+/// then (with `barrier`) waits for the block.
 void emitZeroWorkgroup(ImplicitLocOpBuilder &b, const KernelContext &ctx,
-                       Value hist, int64_t size);
+                       Value hist, int64_t size, bool barrier = true);
+
+/// Copies the `size` entries of a rank-1 global buffer to a workgroup buffer
+/// of scalars, or of vectors (size / lanes of them), with the block's
+/// threads (no barrier).
+void emitCopyToWorkgroup(ImplicitLocOpBuilder &b, const KernelContext &ctx,
+                         Value global, Value workgroup, int64_t size);
 
 /// Adds the non-zero entries of a workgroup histogram to global counts.
 void emitFlushHistogram(ImplicitLocOpBuilder &b, const KernelContext &ctx,

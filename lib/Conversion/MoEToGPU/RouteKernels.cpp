@@ -33,6 +33,80 @@ struct WarpPattern : public OpConversionPattern<OpTy> {
   bool redux;
 };
 
+/// What a selection kernel reads and writes: moe.topk (scores in) and
+/// moe.route (logits in, winners counted).
+struct SelectionSpec {
+  Value source;
+  std::optional<ScoreFunction> function;
+  Value bias, weights, indices;
+  /// The route's counts (zeroed already), or null.
+  Value counts;
+  bool normalize;
+  APFloat scale;
+  SelectionConfig config;
+};
+
+/// A warp per token, grid-stride. Each block copies the bias to workgroup
+/// memory and zeroes its histogram once, reads each token's row with vector
+/// loads where the rows are aligned, and flushes its counts at the end.
+void emitSelectionKernel(ImplicitLocOpBuilder &b, StringRef name,
+                         const SelectionSpec &spec, int64_t warpsPerBlock,
+                         bool redux) {
+  MLIRContext *ctx = b.getContext();
+  int64_t numExperts = spec.config.numExperts;
+  SmallVector<Type> workgroup;
+  if (spec.counts)
+    workgroup.push_back(getWorkgroupBufferType(ctx, numExperts,
+                                               elementTypeOf(spec.counts)));
+  int64_t width =
+      getVectorRowWidth(cast<MemRefType>(spec.source.getType()),
+                        spec.function == ScoreFunction::softmax);
+  if (spec.bias)
+    workgroup.push_back(getWarpRowWorkgroupType(ctx, numExperts, width,
+                                                elementTypeOf(spec.bias)));
+  auto hist = [&](const KernelContext &kernel) {
+    return kernel.workgroup().front();
+  };
+  auto biasCopy = [&](const KernelContext &kernel) {
+    return kernel.workgroup().back();
+  };
+  emitWarpPerToken(
+      b, name, dimOf(b, spec.source, 0), warpsPerBlock, workgroup,
+      [&](ImplicitLocOpBuilder &b, const KernelContext &kernel, Value t,
+          Value real, Value lane, bool vectorLoads) {
+        WarpRow row(b, lane, numExperts, width);
+        SmallVector<Value> inputs =
+            emitWarpRowLoad(b, row, spec.source, t, vectorLoads);
+        // The bias's slots come from the block's copy, in the row's layout.
+        SmallVector<Value> bias;
+        if (spec.bias)
+          bias = emitWarpRowLoad(b, row, biasCopy(kernel), Value(),
+                                 /*vectorLoads=*/true);
+        auto [keys, scores] =
+            emitWarpKeys(b, row, inputs, spec.function, bias);
+        SmallVector<Candidate> winners =
+            emitWarpSelection(b, row, keys, scores, spec.config, redux);
+        emitStoreWarpWinners(b, winners, t, real, lane, spec.weights,
+                             spec.indices,
+                             spec.counts ? hist(kernel) : Value(),
+                             spec.normalize, spec.scale);
+      },
+      [&](ImplicitLocOpBuilder &b, const KernelContext &kernel) {
+        if (spec.counts)
+          emitZeroWorkgroup(b, kernel, hist(kernel), numExperts,
+                            /*barrier=*/false);
+        if (spec.bias)
+          emitCopyToWorkgroup(b, kernel, spec.bias, biasCopy(kernel),
+                              numExperts);
+      },
+      [&](ImplicitLocOpBuilder &b, const KernelContext &kernel) {
+        if (spec.counts)
+          emitFlushHistogram(b, kernel, hist(kernel), spec.counts,
+                             numExperts);
+      },
+      width > 1 ? spec.source : Value());
+}
+
 struct ScoreKernel : WarpPattern<BufferScoreOp> {
   using WarpPattern::WarpPattern;
   LogicalResult
@@ -45,14 +119,15 @@ struct ScoreKernel : WarpPattern<BufferScoreOp> {
                             << kMaxWarpExperts << " experts, got "
                             << numExperts;
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    int64_t width = getVectorRowWidth(
+        op.getInput().getType(), op.getFunction() == ScoreFunction::softmax);
     emitWarpPerToken(
         b, getKernelName(op), dimOf(b, op.getInput(), 0), warpsPerBlock, {},
         [&](ImplicitLocOpBuilder &b, const KernelContext &, Value t, Value real,
-            Value lane) {
-          WarpRow row(b, lane, numExperts);
-          SmallVector<Value> logits;
-          for (Value e : row.clamped)
-            logits.push_back(emitToF32(b, load(b, op.getInput(), {t, e})));
+            Value lane, bool vectorLoads) {
+          WarpRow row(b, lane, numExperts, width);
+          SmallVector<Value> logits =
+              emitWarpRowLoad(b, row, op.getInput(), t, vectorLoads);
           RowStats stats = emitWarpRowStats(b, op.getFunction(), row, logits);
           for (size_t s = 0; s < row.numSlots(); ++s) {
             Value write = arith::AndIOp::create(b, real, row.inRange[s]);
@@ -61,7 +136,8 @@ struct ScoreKernel : WarpPattern<BufferScoreOp> {
                     op.getOutput(), {t, row.clamped[s]});
             });
           }
-        });
+        },
+        nullptr, nullptr, width > 1 ? op.getInput() : Value());
     rewriter.eraseOp(op);
     return success();
   }
@@ -76,19 +152,11 @@ struct TopKKernel : WarpPattern<BufferTopKOp> {
     if (failed(checkWarpSelection(op, config)))
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    emitWarpPerToken(
-        b, getKernelName(op), dimOf(b, op.getScores(), 0), warpsPerBlock, {},
-        [&](ImplicitLocOpBuilder &b, const KernelContext &, Value t, Value real,
-            Value lane) {
-          WarpRow row(b, lane, config.numExperts);
-          auto [keys, scores] = emitWarpKeys(b, row, op.getScores(),
-                                             std::nullopt, op.getBias(), t);
-          SmallVector<Candidate> winners =
-              emitWarpSelection(b, row, keys, scores, config, redux);
-          emitStoreWarpWinners(b, winners, t, real, lane, op.getWeights(),
-                               op.getIndices(), Value(), /*normalize=*/false,
-                               APFloat(1.0f));
-        });
+    emitSelectionKernel(b, getKernelName(op),
+                        {op.getScores(), std::nullopt, op.getBias(),
+                         op.getWeights(), op.getIndices(), Value(),
+                         /*normalize=*/false, APFloat(1.0f), config},
+                        warpsPerBlock, redux);
     rewriter.eraseOp(op);
     return success();
   }
@@ -108,24 +176,11 @@ struct RouteKernel : WarpPattern<BufferRouteOp> {
     std::string name = getKernelName(op);
     GPUTarget().fill(b, name, op.getCounts(),
                      cast<TypedAttr>(b.getZeroAttr(countType)));
-    MemRefType histType =
-        getWorkgroupBufferType(b.getContext(), config.numExperts, countType);
-    emitWarpPerToken(
-        b, name, dimOf(b, op.getLogits(), 0), warpsPerBlock, {histType},
-        [&](ImplicitLocOpBuilder &b, const KernelContext &ctx, Value t,
-            Value real, Value lane) {
-          Value hist = ctx.workgroup()[0];
-          emitZeroWorkgroup(b, ctx, hist, config.numExperts);
-          WarpRow row(b, lane, config.numExperts);
-          auto [keys, scores] = emitWarpKeys(b, row, op.getLogits(),
-                                             op.getFunction(), op.getBias(), t);
-          SmallVector<Candidate> winners =
-              emitWarpSelection(b, row, keys, scores, config, redux);
-          emitStoreWarpWinners(b, winners, t, real, lane, op.getWeights(),
-                               op.getIndices(), hist, op.getNormalize(),
-                               op.getScale());
-          emitFlushHistogram(b, ctx, hist, op.getCounts(), config.numExperts);
-        });
+    emitSelectionKernel(b, name,
+                        {op.getLogits(), op.getFunction(), op.getBias(),
+                         op.getWeights(), op.getIndices(), op.getCounts(),
+                         op.getNormalize(), op.getScale(), config},
+                        warpsPerBlock, redux);
     rewriter.eraseOp(op);
     return success();
   }

@@ -187,7 +187,7 @@ void emitGradient(ImplicitLocOpBuilder &b, Operation *op,
   emitWarpPerToken(
       b, getKernelName(op), numTokens, warpsPerBlock, {},
       [&](ImplicitLocOpBuilder &b, const KernelContext &, Value t, Value real,
-          Value lane) {
+          Value lane, bool) {
         WarpRow row(b, lane, numExperts);
         size_t numSlots = row.numSlots();
         WarpScores token =
@@ -308,7 +308,7 @@ void emitAuxLoss(ImplicitLocOpBuilder &b, BufferAuxLossOp op,
   emitWarpPerToken(
       b, getKernelName(op, "token"), numTokens, warpsPerBlock, {},
       [&](ImplicitLocOpBuilder &b, const KernelContext &, Value t, Value real,
-          Value lane) {
+          Value lane, bool) {
         WarpRow row(b, lane, numExperts);
         WarpScores token =
             emitWarpScores(b, op.getFunction(), row, op.getLogits(), t);

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <limits>
 
@@ -128,8 +129,7 @@ Candidate emitWarpBestRedux(ImplicitLocOpBuilder &b, const WarpRow &row,
           arith::CmpIOp::create(b, arith::CmpIPredicate::eq, row.expert[s],
                                 winner.index),
           payloads[s], mine);
-    Value source = arith::AndIOp::create(
-        b, winner.index, arith::ConstantIntOp::create(b, i32, kWarpSize - 1));
+    Value source = row.laneOf(b, winner.index);
     Value width = arith::ConstantIntOp::create(b, i32, kWarpSize);
     winner.payload = gpu::ShuffleOp::create(b, mine, source, width,
                                             gpu::ShuffleMode::IDX)
@@ -163,25 +163,118 @@ Candidate emitWarpArgMax(ImplicitLocOpBuilder &b, const WarpRow &row,
 
 } // namespace
 
-WarpRow::WarpRow(ImplicitLocOpBuilder &b, Value lane, int64_t numExperts)
-    : numExperts(numExperts) {
-  Value laneI32 = arith::IndexCastOp::create(b, b.getI32Type(), lane);
-  Value last = arith::ConstantIntOp::create(b, b.getI32Type(), numExperts - 1);
-  for (int64_t slot = 0; slot * kWarpSize < numExperts; ++slot) {
-    Value e = arith::AddIOp::create(
-        b, laneI32,
-        arith::ConstantIntOp::create(b, b.getI32Type(), slot * kWarpSize));
-    expert.push_back(e);
-    if ((slot + 1) * kWarpSize <= numExperts)
-      inRange.push_back(arith::ConstantIntOp::create(b, b.getI1Type(), 1));
-    else
-      inRange.push_back(
-          arith::CmpIOp::create(b, arith::CmpIPredicate::sle, e, last));
-    clamped.push_back(arith::IndexCastOp::create(
-        b, b.getIndexType(), arith::MinSIOp::create(b, e, last)));
+WarpRow::WarpRow(ImplicitLocOpBuilder &b, Value lane, int64_t numExperts,
+                 int64_t width)
+    : numExperts(numExperts), width(width) {
+  Type i32 = b.getI32Type();
+  Value laneI32 = arith::IndexCastOp::create(b, i32, lane);
+  Value first = width == 1 ? laneI32
+                           : Value(arith::MulIOp::create(
+                                 b, laneI32,
+                                 arith::ConstantIntOp::create(b, i32, width)));
+  Value last = arith::ConstantIntOp::create(b, i32, numExperts - 1);
+  int64_t chunk = kWarpSize * width;
+  for (int64_t base = 0; base < numExperts; base += chunk) {
+    chunkStart.push_back(arith::IndexCastOp::create(
+        b, b.getIndexType(),
+        arith::MinSIOp::create(
+            b,
+            arith::AddIOp::create(b, first,
+                                  arith::ConstantIntOp::create(b, i32, base)),
+            arith::ConstantIntOp::create(b, i32, numExperts - width))));
+    for (int64_t i = 0; i < width; ++i) {
+      Value e = arith::AddIOp::create(
+          b, first, arith::ConstantIntOp::create(b, i32, base + i));
+      expert.push_back(e);
+      // The last lane's slot is the chunk's highest expert.
+      if (base + chunk - width + i < numExperts)
+        inRange.push_back(arith::ConstantIntOp::create(b, b.getI1Type(), 1));
+      else
+        inRange.push_back(
+            arith::CmpIOp::create(b, arith::CmpIPredicate::sle, e, last));
+      clamped.push_back(arith::IndexCastOp::create(
+          b, b.getIndexType(), arith::MinSIOp::create(b, e, last)));
+    }
   }
 }
 
+Value WarpRow::laneOf(ImplicitLocOpBuilder &b, Value e) const {
+  Type i32 = b.getI32Type();
+  Value chunkSlot =
+      width == 1 ? e
+                 : Value(arith::DivUIOp::create(
+                       b, e, arith::ConstantIntOp::create(b, i32, width)));
+  return arith::AndIOp::create(
+      b, chunkSlot, arith::ConstantIntOp::create(b, i32, kWarpSize - 1));
+}
+
+/// Bytes of the widest load of a row.
+constexpr int64_t kVectorBytes = 16;
+
+int64_t mlir::moe::getVectorRowWidth(MemRefType type, bool rowSum) {
+  int64_t bits = type.getElementType().getIntOrFloatBitWidth();
+  int64_t rowLength = type.getShape().back();
+  if (rowSum || !type.getLayout().isIdentity() || bits % 8 != 0 ||
+      ShapedType::isDynamic(rowLength))
+    return 1;
+  // The widest load whose chunks fill the warp: a lane then holds E / 32
+  // experts, as with width 1 (no idle slots to select over).
+  int64_t width = kVectorBytes * 8 / bits;
+  while (width > 1 && rowLength % (kWarpSize * width) != 0)
+    width /= 2;
+  return width;
+}
+
+MemRefType mlir::moe::getWarpRowWorkgroupType(MLIRContext *ctx,
+                                              int64_t numExperts,
+                                              int64_t width, Type type) {
+  if (width == 1)
+    return getWorkgroupBufferType(ctx, numExperts, type);
+  return getWorkgroupBufferType(ctx, numExperts / width,
+                                VectorType::get({width}, type));
+}
+
+Value mlir::moe::emitRowsAligned(ImplicitLocOpBuilder &b, Value memref) {
+  auto type = cast<MemRefType>(memref.getType());
+  int64_t bytes = getVectorRowWidth(type) *
+                  type.getElementType().getIntOrFloatBitWidth() / 8;
+  Value pointer = memref::ExtractAlignedPointerAsIndexOp::create(b, memref);
+  Value misalignment =
+      arith::AndIOp::create(b, pointer, constIndex(b, bytes - 1));
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, misalignment,
+                               constIndex(b, 0));
+}
+
+SmallVector<Value> mlir::moe::emitWarpRowLoad(ImplicitLocOpBuilder &b,
+                                              const WarpRow &row, Value source,
+                                              Value t, bool vectorLoads) {
+  auto at = [&](Value e) {
+    return t ? SmallVector<Value>{t, e} : SmallVector<Value>{e};
+  };
+  SmallVector<Value> values;
+  if (row.width == 1 || !vectorLoads) {
+    for (Value e : row.clamped)
+      values.push_back(emitToF32(b, load(b, source, at(e))));
+    return values;
+  }
+  Type element = elementTypeOf(source);
+  Value width = constIndex(b, row.width);
+  for (Value start : row.chunkStart) {
+    // A buffer of chunks (vector elements, aligned to their size), or a
+    // vector load of the row.
+    Value chunk =
+        isa<VectorType>(element)
+            ? load(b, source, at(arith::DivUIOp::create(b, start, width)))
+            : Value(vector::LoadOp::create(
+                  b, VectorType::get({row.width}, element), source, at(start),
+                  /*nontemporal=*/false,
+                  llvm::Align(row.width * element.getIntOrFloatBitWidth() /
+                              8)));
+    for (int64_t i = 0; i < row.width; ++i)
+      values.push_back(emitToF32(b, vector::ExtractOp::create(b, chunk, i)));
+  }
+  return values;
+}
 
 /// The selection of one token by a warp: keys (and unbiased scores) in
 /// registers, optional group limiting, then K arg-max rounds. Every lane ends
@@ -308,33 +401,62 @@ LogicalResult mlir::moe::checkWarpSelection(Operation *op,
   return success();
 }
 
-/// A warp-per-token launch over `numTokens` rows; `body` gets the (clamped)
-/// token, whether it is real, the lane and the launch context.
-void mlir::moe::emitWarpPerToken(
-    ImplicitLocOpBuilder &b, StringRef name, Value numTokens,
-    int64_t warpsPerBlock, TypeRange workgroup,
-    function_ref<void(ImplicitLocOpBuilder &, const KernelContext &, Value,
-                      Value, Value)>
-        body) {
-  Value numBlocks = arith::CeilDivUIOp::create(
-      b, numTokens, constIndex(b, warpsPerBlock));
+void mlir::moe::emitWarpPerToken(ImplicitLocOpBuilder &b, StringRef name,
+                                 Value numTokens, int64_t warpsPerBlock,
+                                 TypeRange workgroup, WarpTokenFn body,
+                                 KernelBodyFn setup, KernelBodyFn finish,
+                                 Value vectorRows) {
+  Value needed = arith::CeilDivUIOp::create(b, numTokens,
+                                            constIndex(b, warpsPerBlock));
+  Value numBlocks = emitDeviceGridBlocks(b, needed, kWarpBlocksPerSM);
   emitLaunch(
       b, name, numBlocks, warpsPerBlock * kWarpSize, workgroup,
       [&](ImplicitLocOpBuilder &b, const KernelContext &ctx) {
         Value warpSize = constIndex(b, kWarpSize);
         Value warp = arith::DivUIOp::create(b, ctx.threadId, warpSize);
         Value lane = arith::RemUIOp::create(b, ctx.threadId, warpSize);
-        Value token = arith::AddIOp::create(
-            b, arith::MulIOp::create(b, ctx.blockId,
-                                     constIndex(b, warpsPerBlock)),
-            warp);
-        Value real = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, token,
-                                           numTokens);
-        // Warps past the last token compute on the last one and store
-        // nothing: every lane stays in the shuffles and barriers.
+        if (setup) {
+          setup(b, ctx);
+          gpu::BarrierOp::create(b);
+        }
+        // Every warp of a block takes the same turns (the loop bound is the
+        // block's), so the block's barriers stay outside the loop.
+        Value tokensPerBlock = constIndex(b, warpsPerBlock);
+        Value first = arith::MulIOp::create(b, ctx.blockId, tokensPerBlock);
+        Value step = arith::MulIOp::create(b, ctx.gridSize, tokensPerBlock);
         Value last = arith::SubIOp::create(b, numTokens, constIndex(b, 1));
-        Value t = arith::MinUIOp::create(b, token, last);
-        body(b, ctx, t, real, lane);
+        auto tokenLoop = [&](ImplicitLocOpBuilder &b, bool vectorLoads) {
+          emitFor(
+              b, first, numTokens,
+              [&](ImplicitLocOpBuilder &b, Value base) {
+                Value token = arith::AddIOp::create(b, base, warp);
+                Value real = arith::CmpIOp::create(
+                    b, arith::CmpIPredicate::ult, token, numTokens);
+                // Warps past the last token compute on the last one and
+                // store nothing: every lane stays in the shuffles.
+                Value t = arith::MinUIOp::create(b, token, last);
+                body(b, ctx, t, real, lane, vectorLoads);
+              },
+              step);
+        };
+        if (!vectorRows) {
+          tokenLoop(b, /*vectorLoads=*/false);
+        } else {
+          // Two versions of the loop, chosen once: had the loads of both
+          // met after a branch in the loop, LLVM would have merged them
+          // into the scalar ones.
+          auto branch = scf::IfOp::create(b, TypeRange{},
+                                          emitRowsAligned(b, vectorRows),
+                                          /*withElse=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(branch.thenBlock());
+          tokenLoop(b, /*vectorLoads=*/true);
+          b.setInsertionPointToStart(branch.elseBlock());
+          tokenLoop(b, /*vectorLoads=*/false);
+          b.setInsertionPointAfter(branch);
+        }
+        if (finish)
+          finish(b, ctx);
       });
 }
 
@@ -359,25 +481,21 @@ RowStats mlir::moe::emitWarpRowStats(ImplicitLocOpBuilder &b, ScoreFunction func
   return {max, emitWarpReduce(b, sum, /*isMax=*/false)};
 }
 
-/// The keys (score + bias) and unbiased scores of token t's slots in a warp:
-/// from logits under `function`, or from scores already when `function` is
-/// empty.
 std::pair<SmallVector<Value>, SmallVector<Value>>
-mlir::moe::emitWarpKeys(ImplicitLocOpBuilder &b, const WarpRow &row, Value source,
-             std::optional<ScoreFunction> function, Value bias, Value t) {
-  SmallVector<Value> inputs, keys, scores;
-  for (Value e : row.clamped)
-    inputs.push_back(emitToF32(b, load(b, source, {t, e})));
+mlir::moe::emitWarpKeys(ImplicitLocOpBuilder &b, const WarpRow &row,
+                        ArrayRef<Value> inputs,
+                        std::optional<ScoreFunction> function,
+                        ArrayRef<Value> bias) {
+  SmallVector<Value> keys, scores;
   RowStats stats;
   if (function)
     stats = emitWarpRowStats(b, *function, row, inputs);
-  for (auto [s, e] : llvm::enumerate(row.clamped)) {
-    Value score =
-        function ? emitScore(b, *function, inputs[s], stats) : inputs[s];
+  for (auto [s, input] : llvm::enumerate(inputs)) {
+    Value score = function ? emitScore(b, *function, input, stats) : input;
     scores.push_back(score);
-    keys.push_back(bias ? Value(arith::AddFOp::create(b, score,
-                                                      load(b, bias, e)))
-                        : score);
+    keys.push_back(bias.empty() ? score
+                                : Value(arith::AddFOp::create(b, score,
+                                                              bias[s])));
   }
   return {keys, scores};
 }

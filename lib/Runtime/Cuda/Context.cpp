@@ -216,3 +216,24 @@ MOE_RT_EXPORT void mgpuSetDefaultDevice(int32_t device) {
                  "on device %d\n",
                  kTag, elsewhere, device);
 }
+
+/// The default device's multiprocessor count, which the moe lowering sizes
+/// its grid-stride grids with (queried once per device).
+MOE_RT_EXPORT int32_t moeGpuMultiProcessorCount() {
+  initDriver(__func__);
+  int device = defaultDevice();
+  static std::atomic<int32_t> cached[64];
+  if (device < 64)
+    if (int32_t count = cached[device].load())
+      return count;
+  CUdevice dev;
+  int count = 1;
+  if (MOE_CU(__func__, OnError::Continue, cuDeviceGet, &dev, device))
+    MOE_CU(__func__, OnError::Continue, cuDeviceGetAttribute, &count,
+           CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  count = count > 0 ? count : 1;
+  if (device < 64)
+    cached[device].store(count);
+  MOE_DEBUG("moeGpuMultiProcessorCount() = %d (device %d)", count, device);
+  return count;
+}

@@ -34,6 +34,11 @@ MOE_EMU_EXPORT void mgpuEventSynchronize(void *) {}
 MOE_EMU_EXPORT void mgpuEventRecord(void *, void *) {}
 MOE_EMU_EXPORT void mgpuSetDefaultDevice(int32_t) {}
 
+/// The emulated device's multiprocessor count: a small fixed value, so that
+/// the grid-stride kernels of the moe lowering take several turns of their
+/// loops on the test inputs.
+MOE_EMU_EXPORT int32_t moeGpuMultiProcessorCount() { return 2; }
+
 /// gpu.alloc: poisoned host memory (a GPU leaves it undefined). Zero bytes
 /// give a null pointer, like the CUDA runtime.
 MOE_EMU_EXPORT void *mgpuMemAlloc(intptr_t sizeBytes, void *, int8_t) {

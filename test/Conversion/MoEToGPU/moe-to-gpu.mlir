@@ -3,8 +3,15 @@
 // RUN: moe-opt %s -convert-moe-to-gpu="redux=0" -canonicalize -cse -split-input-file | FileCheck %s --check-prefix=SHUFFLE
 
 // route: device copies of the buffers, counts zeroed by a driver memset (no
-// kernel: routing is one launch), then a warp per token (128 threads = 4 tokens per block) with a workgroup
-// histogram, warp-wide arg-max rounds, and global atomics. An arg-max round is
+// kernel: routing is one launch), then a warp per token (128 threads = 4
+// tokens per block) over a grid of 8 blocks per multiprocessor (asked of the
+// runtime), grid-stride. Each block zeroes its workgroup histogram and copies
+// the bias to workgroup memory once, as vectors of the row layout; each
+// lane reads 2 consecutive bf16 logits (64 experts: the widest chunk that
+// fills the warp) with one 4-byte load when the rows are aligned to 4 bytes,
+// and the same elements one by one otherwise (a second version of the token
+// loop). Then warp-wide arg-max rounds and
+// global atomics. An arg-max round is
 // two warp reductions of integer rank images (the best image, then the lowest
 // expert that has it: redux.sync on sm_80+) and one shuffle that brings the
 // winner's score from its lane; with redux=0 (older GPUs), a butterfly of
@@ -13,16 +20,36 @@
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x64xbf16>, %{{.*}}: memref<64xf32>, %[[W:[a-z0-9]+]]: memref<?x2xf32>, %[[I:[a-z0-9]+]]: memref<?x2xi32>, %[[C:[a-z0-9]+]]: memref<64xi32>)
 // CHECK: %[[DX:.*]] = gpu.alloc (%{{.*}}) : memref<?x64xbf16>
 // CHECK: gpu.memcpy %[[DX]], %[[X]]
+// CHECK: %[[DB:.*]] = gpu.alloc () : memref<64xf32>
 // CHECK: %[[DW:.*]] = gpu.alloc (%{{.*}}) : memref<?x2xf32>
 // CHECK-NOT: gpu.memcpy %[[DW]]
 // CHECK: %[[DC:.*]] = gpu.alloc () : memref<64xi32>
 // CHECK: gpu.memset %[[DC]], %c0_i32 : memref<64xi32>, i32
+// CHECK: %[[NEED:.*]] = arith.ceildivui %{{.*}}, %c4 : index
+// CHECK: %[[SMS:.*]] = call @moeGpuMultiProcessorCount() : () -> i32
+// CHECK: %[[SMSI:.*]] = arith.index_cast %[[SMS]] : i32 to index
+// CHECK: %[[MOST:.*]] = arith.muli %[[SMSI]], %c8 : index
+// CHECK: %[[BLOCKS:.*]] = arith.minui %[[NEED]], %[[MOST]] : index
 // CHECK-NOT: gpu.launch {{.*}} = %c256,
-// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} function(@moe_route_kernel) workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch blocks({{.*}}) in (%[[GRID:.*]] = %[[BLOCKS]], {{.*}} threads({{.*}}) in ({{.*}} = %c128, {{.*}} function(@moe_route_kernel) workgroup(%[[HIST:.*]] : memref<64xi32, #gpu.address_space<workgroup>>, %[[BIAS:.*]] : memref<32xvector<2xf32>, #gpu.address_space<workgroup>>)
 // CHECK: memref.store %c0_i32, %[[HIST]]
+// CHECK: memref.load %[[DB]]
+// CHECK: %[[CHUNK:.*]] = vector.from_elements
+// CHECK: memref.store %[[CHUNK]], %[[BIAS]]
 // CHECK: gpu.barrier
-// CHECK: memref.load %[[DX]]
+// CHECK: %[[STEP:.*]] = arith.muli %[[GRID]], %c4 : index
+// CHECK: %[[PTR:.*]] = memref.extract_aligned_pointer_as_index %[[DX]]
+// CHECK: %[[OFF:.*]] = arith.andi %[[PTR]], %c3 : index
+// CHECK: %[[ALIGNED:.*]] = arith.cmpi eq, %[[OFF]], %c0 : index
+// CHECK: scf.if %[[ALIGNED]] {
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[STEP]] {
+// CHECK-NOT: memref.load %[[DX]]
+// CHECK-NOT: memref.load %[[DB]]
+// CHECK: vector.load %[[DX]][%{{.*}}, %{{.*}}] {alignment = 4 : i64} : memref<?x64xbf16>, vector<2xbf16>
+// CHECK-NOT: memref.load %[[DX]]
+// CHECK-NOT: memref.load %[[DB]]
 // CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: memref.load %[[BIAS]][%{{.*}}] : memref<32xvector<2xf32>, #gpu.address_space<workgroup>>
 // CHECK: math.exp
 // CHECK-NOT: gpu.shuffle xor
 // CHECK: %[[BEST:.*]] = gpu.subgroup_reduce maxsi %{{.*}} uniform : (i32) -> i32
@@ -34,6 +61,12 @@
 // CHECK: gpu.subgroup_reduce minsi
 // CHECK: gpu.shuffle idx
 // CHECK-NOT: gpu.subgroup_reduce
+// CHECK: memref.atomic_rmw addi %c1_i32, %[[HIST]]
+// CHECK: } else {
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[STEP]] {
+// CHECK-NOT: vector.load
+// CHECK-COUNT-2: memref.load %[[DX]]
+// CHECK: memref.load %[[BIAS]]
 // CHECK: memref.atomic_rmw addi %c1_i32, %[[HIST]]
 // CHECK: gpu.barrier
 // CHECK: memref.atomic_rmw addi %{{.*}}, %[[DC]]
@@ -68,7 +101,8 @@ func.func @route(%x: memref<?x64xbf16>, %b: memref<64xf32>, %w: memref<?x2xf32>,
 // An empty token range launches nothing.
 // CHECK-LABEL: func.func @topk_empty_guard(
 // CHECK: %[[T:.*]] = memref.dim
-// CHECK: %[[BLOCKS:.*]] = arith.ceildivui %[[T]], %c4
+// CHECK: %[[NEED:.*]] = arith.ceildivui %[[T]], %c4
+// CHECK: %[[BLOCKS:.*]] = arith.minui %[[NEED]],
 // CHECK: %[[ANY:.*]] = arith.cmpi ugt, %[[BLOCKS]], %c0
 // CHECK: scf.if %[[ANY]] {
 // CHECK-NEXT: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]],
