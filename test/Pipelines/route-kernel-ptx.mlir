@@ -10,10 +10,12 @@
 // - the grid-stride token loop in two versions, chosen by the alignment of
 //   the logits' aligned pointer: element loads (8 bf16 or 8 f32 per lane)
 //   when the rows are off 16-byte boundaries, else one 16-byte load per lane
-//   and 512-byte row chunk (1 for bf16, 2 for f32) and no other global load.
+//   and 512-byte row chunk (1 for bf16, 2 for f32) and no other global load;
+// - the group scores in registers: the static loops over groups and rounds
+//   are unrolled, so nothing goes to local memory (no stack frame).
 // RUN: rm -rf %t && moe-opt %s --moe-lower-to-nvvm="chip=sm_90 format=isa host-copies=0 ptx-dir=%t" -o /dev/null
-// RUN: FileCheck %s --check-prefixes=CHECK,BF16 --implicit-check-not=div.u32 --implicit-check-not=rem.u32 --implicit-check-not=div.s32 < %t/moe_route_kernel.ptx
-// RUN: FileCheck %s --check-prefixes=CHECK,F32 --implicit-check-not=div.u32 --implicit-check-not=rem.u32 --implicit-check-not=div.s32 < %t/moe_route_kernel_0.ptx
+// RUN: FileCheck %s --check-prefixes=CHECK,BF16 --implicit-check-not=div.u32 --implicit-check-not=rem.u32 --implicit-check-not=div.s32 --implicit-check-not=.local < %t/moe_route_kernel.ptx
+// RUN: FileCheck %s --check-prefixes=CHECK,F32 --implicit-check-not=div.u32 --implicit-check-not=rem.u32 --implicit-check-not=div.s32 --implicit-check-not=.local < %t/moe_route_kernel_0.ptx
 
 // CHECK-LABEL: .visible .entry moe_route_kernel(
 // CHECK-COUNT-9: .param

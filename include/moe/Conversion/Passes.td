@@ -107,6 +107,11 @@ def ConvertMoEToGPU : Pass<"convert-moe-to-gpu", "::mlir::ModuleOp"> {
     (`moe_route_kernel`, `moe_dispatch_scan_kernel`, ...): the `gpu.launch`
     carries the name and `gpu-kernel-outlining` gives it to the `gpu.func`.
 
+    Static loops inside the kernels (over groups, group_top rounds, the K
+    pairs of a token) with at most 16 iterations and 2048 operations once
+    unrolled are fully unrolled, so that their indices are constants and the
+    per-thread arrays they index can live in registers.
+
     With `host-copies` (the default), each op's buffers are copied to
     device memory (`gpu.alloc`, `gpu.memcpy`) around its launches, so host
     programs run unchanged. Without it, the buffers must already be device

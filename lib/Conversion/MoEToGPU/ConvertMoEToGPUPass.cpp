@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -85,6 +86,35 @@ LogicalResult wrapInDeviceCopies(Operation *op) {
   return success();
 }
 
+/// Static loops inside kernels (over groups, group_top rounds, the K winners)
+/// with at most kMaxUnrolledTrips iterations and at most kMaxUnrolledOps
+/// operations once unrolled.
+constexpr uint64_t kMaxUnrolledTrips = 16;
+constexpr uint64_t kMaxUnrolledOps = 2048;
+
+/// Fully unrolls the small static loops of the kernels, innermost first: the
+/// loop indices become constants (group bounds, shifts), and the per-thread
+/// arrays that they index, such as the group scores, become registers once
+/// LLVM sees only constant indices. The loops over tokens have dynamic
+/// bounds and stay loops.
+void unrollStaticKernelLoops(Operation *root) {
+  SmallVector<scf::ForOp> loops;
+  root->walk<WalkOrder::PostOrder>([&](scf::ForOp loop) {
+    if (loop->getParentOfType<gpu::LaunchOp>())
+      loops.push_back(loop);
+  });
+  for (scf::ForOp loop : loops) {
+    std::optional<APInt> trips = loop.getStaticTripCount();
+    if (!trips || trips->getZExtValue() > kMaxUnrolledTrips)
+      continue;
+    uint64_t bodyOps = 0;
+    loop.getBody()->walk([&](Operation *) { ++bodyOps; });
+    if (bodyOps * trips->getZExtValue() > kMaxUnrolledOps)
+      continue;
+    (void)loopUnrollFull(loop);
+  }
+}
+
 struct ConvertMoEToGPUPass
     : public moe::impl::ConvertMoEToGPUBase<ConvertMoEToGPUPass> {
   using Base::Base;
@@ -112,7 +142,8 @@ struct ConvertMoEToGPUPass
     populateMoEToGPUPatterns(patterns, warpsPerBlock, redux);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
-      signalPassFailure();
+      return signalPassFailure();
+    unrollStaticKernelLoops(getOperation());
   }
 };
 

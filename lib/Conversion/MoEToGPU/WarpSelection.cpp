@@ -295,8 +295,9 @@ SmallVector<Candidate> mlir::moe::emitWarpSelection(ImplicitLocOpBuilder &b,
     for (Value e : row.expert)
       group.push_back(arith::DivUIOp::create(b, e, groupSize));
     // Group scores: the sum of each group's group_top best keys, NaN as -inf,
-    // in a private array. The rounds are loops, not unrolled: G * group_top
-    // rounds over E / 32 slots each would make the kernel huge.
+    // in a private array. The loops over groups and rounds are emitted as
+    // loops; --convert-moe-to-gpu unrolls them when they are small (8 groups
+    // x 2 rounds for DeepSeek-V3), and the array then becomes registers.
     SmallVector<Value> groupKeys, groupImages;
     for (Value key : keys) {
       if (redux)
