@@ -17,6 +17,8 @@
 // RUN: %t/prog-native | FileCheck %s --check-prefix=EXE
 // RUN: not %moe_src_root/scripts/moe-compile %s -o %t/x --mcpu 2>&1 | FileCheck %s --check-prefix=MCPU
 // MCPU: moe-compile: --mcpu needs a CPU name
+// RUN: not %moe_src_root/scripts/moe-compile %s -o %t/x --mcpu bogus-cpu 2>&1 | FileCheck %s --check-prefix=BADCPU
+// BADCPU: moe-compile: unknown CPU 'bogus-cpu' for --mcpu: an LLVM x86-64 CPU name
 //
 // The same program with the GPU kernels run by the emulator.
 // RUN: env MOE_BUILD=%moe_obj_root %moe_src_root/scripts/moe-compile %s --gpu-emulator -o %t/prog-emulator
