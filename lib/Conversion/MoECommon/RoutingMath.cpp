@@ -143,14 +143,9 @@ static ReducedExp emitReducedExp(ImplicitLocOpBuilder &b, Value y) {
 
 /// The f32 power of two 2^e for an i32 `e` in [-126, 127].
 static Value emitPow2(ImplicitLocOpBuilder &b, Value e, Type floatType) {
-  auto ci = [&](int64_t value) -> Value {
-    if (auto vector = dyn_cast<VectorType>(e.getType()))
-      return arith::ConstantOp::create(
-          b, DenseElementsAttr::get(vector, b.getI32IntegerAttr(value)));
-    return arith::ConstantIntOp::create(b, b.getI32Type(), value);
-  };
-  Value bits =
-      arith::ShLIOp::create(b, arith::AddIOp::create(b, e, ci(127)), ci(23));
+  Value bits = arith::ShLIOp::create(
+      b, arith::AddIOp::create(b, e, emitI32Like(b, e, 127)),
+      emitI32Like(b, e, 23));
   return arith::BitcastOp::create(b, floatType, bits);
 }
 
@@ -161,13 +156,7 @@ Value mlir::moe::emitExpPolynomial(ImplicitLocOpBuilder &b, Value x) {
   auto [expR, n] = emitReducedExp(b, clamped);
   // 2^n as two factors, so that n = 128 (x near 88.72) does not overflow the
   // exponent field of one of them.
-  Value oneBit =
-      isa<VectorType>(n.getType())
-          ? Value(arith::ConstantOp::create(
-                b, DenseElementsAttr::get(cast<ShapedType>(n.getType()),
-                                          b.getI32IntegerAttr(1))))
-          : Value(arith::ConstantIntOp::create(b, b.getI32Type(), 1));
-  Value half = arith::ShRSIOp::create(b, n, oneBit);
+  Value half = arith::ShRSIOp::create(b, n, emitI32Like(b, n, 1));
   Value rest = arith::SubIOp::create(b, n, half);
   Value result = arith::MulFOp::create(
       b, arith::MulFOp::create(b, expR, emitPow2(b, half, x.getType())),

@@ -30,8 +30,9 @@ constexpr int64_t kVectorWidth = 16;
 
 /// A splat vector<kVectorWidth x i32>.
 Value splatI32(ImplicitLocOpBuilder &b, int64_t value);
-/// The expert index of each lane of the chunk at `first`.
-Value emitLaneIndices(ImplicitLocOpBuilder &b, Value first);
+/// The expert index of each of the `lanes` lanes of the chunk at `first`.
+Value emitLaneIndices(ImplicitLocOpBuilder &b, Value first,
+                      int64_t lanes = kVectorWidth);
 /// The lowest expert with the best image among [first, end) of `images`.
 Value emitArgMax(ImplicitLocOpBuilder &b, Value images, Value first, Value end);
 /// Sets element `index` of an i32 buffer with a read-modify-write of its

@@ -27,12 +27,13 @@ Value mlir::moe::splatI32(ImplicitLocOpBuilder &b, int64_t value) {
       b, DenseElementsAttr::get(type, b.getI32IntegerAttr(value)));
 }
 
-/// The expert index of each lane of the chunk at `first`.
-Value mlir::moe::emitLaneIndices(ImplicitLocOpBuilder &b, Value first) {
-  SmallVector<int32_t> iota(kVectorWidth);
-  for (int64_t i = 0; i < kVectorWidth; ++i)
+/// The expert index of each of the `lanes` lanes of the chunk at `first`.
+Value mlir::moe::emitLaneIndices(ImplicitLocOpBuilder &b, Value first,
+                                 int64_t lanes) {
+  SmallVector<int32_t> iota(lanes);
+  for (int64_t i = 0; i < lanes; ++i)
     iota[i] = static_cast<int32_t>(i);
-  auto type = VectorType::get({kVectorWidth}, b.getI32Type());
+  auto type = VectorType::get({lanes}, b.getI32Type());
   Value base = vector::BroadcastOp::create(
       b, type, arith::IndexCastOp::create(b, b.getI32Type(), first));
   return arith::AddIOp::create(

@@ -186,15 +186,8 @@ private:
   static Value emitLanesBelow(ImplicitLocOpBuilder &b, Value first,
                               int64_t lanes, Value count) {
     auto type = VectorType::get({lanes}, b.getI32Type());
-    SmallVector<int32_t> iota(lanes);
-    for (int64_t i = 0; i < lanes; ++i)
-      iota[i] = static_cast<int32_t>(i);
-    Value positions = arith::AddIOp::create(
-        b, vector::BroadcastOp::create(
-               b, type, arith::IndexCastOp::create(b, b.getI32Type(), first)),
-        arith::ConstantOp::create(b, DenseIntElementsAttr::get(type, iota)));
     return arith::CmpIOp::create(
-        b, arith::CmpIPredicate::slt, positions,
+        b, arith::CmpIPredicate::slt, emitLaneIndices(b, first, lanes),
         vector::BroadcastOp::create(
             b, type, arith::IndexCastOp::create(b, b.getI32Type(), count)));
   }
