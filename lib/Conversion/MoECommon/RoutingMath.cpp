@@ -247,13 +247,20 @@ Value mlir::moe::emitScore(ImplicitLocOpBuilder &b, ScoreFunction function,
   }
   case ScoreFunction::sqrtsoftplus: {
     // softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for large x.
+    // Below x = -80, log1p(exp(x)) rounds to exp(x) in f32, and
+    // sqrt(exp(x)) = exp(x / 2) stays a normal float down to x = -174,
+    // where exp(x) itself (and so the first form) has long left the range:
+    // the same exp takes x / 2 there.
     Value zero = emitF32Like(b, x, 0.0);
+    Value deep = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, x,
+                                       emitF32Like(b, x, -80.0));
+    Value negAbs = arith::NegFOp::create(b, math::AbsFOp::create(b, x));
+    Value half = arith::MulFOp::create(b, x, emitF32Like(b, x, 0.5));
+    Value e = emitExp(b, arith::SelectOp::create(b, deep, half, negAbs), exp);
     Value positive = arith::MaximumFOp::create(b, x, zero);
-    Value expNegAbs = emitExp(
-        b, arith::NegFOp::create(b, math::AbsFOp::create(b, x)), exp);
-    Value softplus =
-        arith::AddFOp::create(b, positive, emitLog1p(b, expNegAbs));
-    return math::SqrtOp::create(b, softplus);
+    Value softplus = arith::AddFOp::create(b, positive, emitLog1p(b, e));
+    return arith::SelectOp::create(b, deep, e,
+                                   math::SqrtOp::create(b, softplus));
   }
   }
   llvm_unreachable("unknown score function");

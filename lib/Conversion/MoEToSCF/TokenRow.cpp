@@ -64,25 +64,50 @@ void mlir::moe::emitTokenRow(ImplicitLocOpBuilder &b, Value source,
   if (function == ScoreFunction::softmax) {
     // The row's logits (as f32) go to the score buffer first; the max and the
     // sum of exp(x - max) are read from it.
-    Value negInf = emitF32(b, -std::numeric_limits<double>::infinity());
     forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {
       storeRow(b, loadX(b, e, vector), row.scores, e, vector);
     });
-    Value max = emitForIter(b, 0, numExperts, ValueRange{negInf},
-                            [&](ImplicitLocOpBuilder &b, Value e,
-                                ValueRange acc) {
-                              return SmallVector<Value>{
-                                  arith::MaximumFOp::create(
-                                      b, acc[0], load(b, row.scores, e))};
-                            })[0];
-    Value sum = emitForIter(
-        b, 0, numExperts, ValueRange{emitF32(b, 0.0)},
-        [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
-          Value shifted =
-              arith::SubFOp::create(b, load(b, row.scores, e), max);
-          return SmallVector<Value>{arith::AddFOp::create(
-              b, acc[0], emitExp(b, shifted, ExpKind::Polynomial))};
-        })[0];
+    // Combines f(x) over the score buffer: kVectorWidth lane accumulators
+    // over its chunks and one reduction of them, then the scalar tail. The
+    // lanes are independent chains, and a sum of kVectorWidth partial sums
+    // rounds less than one running sum.
+    int64_t rowVectorEnd = numExperts / kVectorWidth * kVectorWidth;
+    auto reduceRow = [&](vector::CombiningKind kind, double init,
+                         function_ref<Value(ImplicitLocOpBuilder &, Value)> f) {
+      auto combine = [&](ImplicitLocOpBuilder &b, Value acc, Value x) {
+        return kind == vector::CombiningKind::ADD
+                   ? Value(arith::AddFOp::create(b, acc, x))
+                   : Value(arith::MaximumFOp::create(b, acc, x));
+      };
+      Value result = emitF32(b, init);
+      if (rowVectorEnd > 0) {
+        Value lanes = emitChunkIter(
+            b, rowVectorEnd,
+            ValueRange{vector::BroadcastOp::create(b, f32Vector, result)},
+            [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
+              Value x = vector::LoadOp::create(b, f32Vector, row.scores, e);
+              return SmallVector<Value>{combine(b, acc[0], f(b, x))};
+            })[0];
+        result = vector::ReductionOp::create(b, kind, lanes);
+      }
+      return emitForIter(b, rowVectorEnd, numExperts, ValueRange{result},
+                         [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
+                           return SmallVector<Value>{combine(
+                               b, acc[0], f(b, load(b, row.scores, e)))};
+                         })[0];
+    };
+    Value max = reduceRow(vector::CombiningKind::MAXIMUMF,
+                          -std::numeric_limits<double>::infinity(),
+                          [](ImplicitLocOpBuilder &, Value x) { return x; });
+    Value sum = reduceRow(
+        vector::CombiningKind::ADD, 0.0,
+        [&](ImplicitLocOpBuilder &b, Value x) {
+          Value shift = max;
+          if (isa<VectorType>(x.getType()))
+            shift = vector::BroadcastOp::create(b, f32Vector, max);
+          return emitExp(b, arith::SubFOp::create(b, x, shift),
+                         ExpKind::Polynomial);
+        });
     stats = {max, sum};
   }
   forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {

@@ -182,7 +182,9 @@ func.func @combine(%y: memref<?x8xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32
 // -----
 
 // Scores: softmax reads the row (bf16, widened in vector chunks and a scalar
-// tail) into a stack buffer, then its max and sum, then the scores.
+// tail) into a stack buffer, then its max and sum (lane accumulators over
+// the chunks, here one chunk, a reduction, then the scalar tail), then the
+// scores.
 // CHECK-LABEL: func.func @score(
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x20xbf16>, %[[S:[a-z0-9]+]]: memref<?x20xf32>)
 // CHECK: %[[ROW:.*]] = memref.alloca() : memref<20xf32>
@@ -191,9 +193,12 @@ func.func @combine(%y: memref<?x8xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32
 // CHECK: arith.extf %[[XV]] : vector<16xbf16> to vector<16xf32>
 // CHECK: scf.for %[[TAIL:.*]] = %c16 to %c20
 // CHECK: memref.load %[[X]][%[[T]], %[[TAIL]]]
-// CHECK: %[[MAX:.*]] = scf.for {{.*}} -> (f32)
-// CHECK: arith.maximumf
-// CHECK: %[[SUM:.*]] = scf.for {{.*}} -> (f32)
+// CHECK: %[[CHUNK:.*]] = vector.load %[[ROW]][%c0] : memref<20xf32>, vector<16xf32>
+// CHECK: %[[LANEMAX:.*]] = vector.reduction <maximumf>, %[[CHUNK]] : vector<16xf32> into f32
+// CHECK: %[[MAX:.*]] = scf.for %{{.*}} = %c16 to %c20 step %c1 iter_args(%[[M:.*]] = %[[LANEMAX]]) -> (f32)
+// CHECK: arith.maximumf %[[M]]
+// CHECK: %[[LANESUM:.*]] = vector.reduction <add>, %{{.*}} : vector<16xf32> into f32
+// CHECK: %[[SUM:.*]] = scf.for %{{.*}} = %c16 to %c20 step %c1 iter_args(%{{.*}} = %[[LANESUM]]) -> (f32)
 // CHECK: arith.divf %{{.*}}, %[[SUM]] : f32
 // CHECK: memref.store %{{.*}}, %[[S]][%[[T]], %{{.*}}]
 func.func @score(%x: memref<?x20xbf16>, %s: memref<?x20xf32>) {
@@ -298,5 +303,41 @@ func.func @imbalance(%c: memref<16xi64>) -> f32 {
 // CHECK: memref.store %[[V]], %[[O]][%[[ROW]], %[[H]]]
 func.func @permute(%x: memref<?x8xbf16>, %t: memref<?xi32>, %o: memref<?x8xbf16>) {
   moe.buffer.permute ins(%x, %t : memref<?x8xbf16>, memref<?xi32>) outs(%o : memref<?x8xbf16>)
+  return
+}
+
+// -----
+
+// The vector sigmoid: e = exp(-|x|) with |x| clamped by the comparison that
+// also flushes e to 0, 2^n from the bits of n + 1.5 * 2^23 (shifted left by
+// 23, plus the bits of 1.0: no float-to-int conversion), the numerator
+// chosen by the sign bit, and no select for NaN (it propagates).
+// CHECK-LABEL: func.func @score_sigmoid(
+// CHECK-DAG: %[[LIMIT:.*]] = arith.constant dense<87.3365402> : vector<16xf32>
+// CHECK-DAG: %[[SHIFTER:.*]] = arith.constant dense<0x4B400000> : vector<16xf32>
+// CHECK-DAG: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : vector<16xf32>
+// CHECK-DAG: %[[ONEBITS:.*]] = arith.constant dense<1065353216> : vector<16xi32>
+// CHECK: %[[X:.*]] = vector.load
+// CHECK: %[[ABS:.*]] = math.absf %[[X]]
+// CHECK: %[[UNDER:.*]] = arith.cmpf ogt, %[[ABS]], %[[LIMIT]]
+// CHECK: %[[CLAMPED:.*]] = arith.select %[[UNDER]], %[[LIMIT]], %[[ABS]]
+// CHECK: %[[NEG:.*]] = arith.negf %[[CLAMPED]]
+// CHECK: %[[SHIFTED:.*]] = arith.addf %{{.*}}, %[[SHIFTER]] fastmath<contract>
+// CHECK-NOT: arith.fptosi
+// CHECK: %[[BITS:.*]] = arith.bitcast %[[SHIFTED]] : vector<16xf32> to vector<16xi32>
+// CHECK: %[[HIGH:.*]] = arith.shli %[[BITS]], %{{.*}} : vector<16xi32>
+// CHECK: %[[POWBITS:.*]] = arith.addi %[[HIGH]], %[[ONEBITS]]
+// CHECK: %[[POW:.*]] = arith.bitcast %[[POWBITS]] : vector<16xi32> to vector<16xf32>
+// CHECK: %[[E0:.*]] = arith.mulf %{{.*}}, %[[POW]]
+// CHECK: %[[E:.*]] = arith.select %[[UNDER]], %{{.*}}, %[[E0]]
+// CHECK: %[[XBITS:.*]] = arith.bitcast %[[X]] : vector<16xf32> to vector<16xi32>
+// CHECK: %[[SIGN:.*]] = arith.cmpi slt, %[[XBITS]]
+// CHECK-DAG: %[[DEN:.*]] = arith.addf %[[E]], %[[ONE]]
+// CHECK-DAG: %[[NUM:.*]] = arith.select %[[SIGN]], %[[E]], %[[ONE]]
+// CHECK: %[[S:.*]] = arith.divf %[[NUM]], %[[DEN]]
+// CHECK-NOT: arith.cmpf uno
+// CHECK: vector.store %[[S]]
+func.func @score_sigmoid(%x: memref<?x16xf32>, %s: memref<?x16xf32>) {
+  moe.buffer.score sigmoid ins(%x : memref<?x16xf32>) outs(%s : memref<?x16xf32>)
   return
 }
