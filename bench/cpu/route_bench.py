@@ -6,8 +6,8 @@
 Usage: route_bench.py [--build build] [--reps N] [--workdir DIR]
                       [--shapes e256_g8,e64,e384] [--dist gaussian,uniform,smooth]
                       [--builds native,x86-64-v3,x86-64] [--runner | --no-runner]
-                      [--threads 1,all] [--pipeline-options OPTS]
-                      [--profile FUNCTION]
+                      [--threads 1,all] [--pin | --no-pin]
+                      [--pipeline-options OPTS] [--profile FUNCTION]
 
 Paths (the `path` column):
   runner      an MLIR program holding the logits and the bias as constants,
@@ -28,7 +28,11 @@ serial lowering and torch.set_num_threads(1); N > 1 is the
 linked with -lomp, omp_set_num_threads(N); runner: libomp.so in
 --shared-libs, OMP_NUM_THREADS=N and omp_set_num_threads(N) in the program)
 and torch.set_num_threads(N). For each N > 1 the same parallel build is also
-timed with one thread, and a second table gives its speedup.
+timed with one thread, and a second table gives its speedup. One-thread
+timings (the rows of 1 thread, the runner's included, and the parallel
+build's one-thread run) are pinned to one CPU, the last one this process may
+use (--no-pin leaves them to the scheduler, whose moves of the thread between
+CPUs cost it the caches: one-thread medians varied by up to 1.4x here).
 --pipeline-options adds options to --moe-lower-to-cpu for every build (e.g.
 "selection=scan").
 
@@ -64,6 +68,7 @@ the first --dist distribution, --reps times after the check, for a profiler:
 
 import argparse
 import collections
+import contextlib
 import ctypes
 import os
 import subprocess
@@ -185,6 +190,21 @@ def names(choices):
     return parse
 
 
+@contextlib.contextmanager
+def pinned(enabled):
+    """Runs the block (and the processes it starts) on one CPU, the last
+    this process may use, when enabled."""
+    if not enabled:
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 def ms(stats):
     median, low = stats
     return f"{median:.3g} ({low:.3g})"
@@ -205,6 +225,8 @@ def main():
     parser.add_argument("--runner", action=argparse.BooleanOptionalAction, default=True,
                         help="the mlir-runner path")
     parser.add_argument("--threads", type=thread_counts, default=thread_counts("1,all"))
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
+                        help="one-thread timings on one CPU")
     parser.add_argument("--pipeline-options", default="",
                         help="more --moe-lower-to-cpu options, e.g. selection=scan")
     parser.add_argument("--profile", metavar="FUNCTION",
@@ -256,65 +278,67 @@ def run(args, workdir):
         print("|---|---|---|---|---|---|---|")
     for n in args.threads:
         parallel = n > 1
-        torch.set_num_threads(n)
-        if set_omp_threads:
-            set_omp_threads(n)
-        for shape_name in args.shapes:
-            shape = SHAPES[shape_name]
-            label = (f"T={shape.t} E={shape.e} K={shape.k}"
-                     + (f" {shape.groups}g/{shape.keep}" if shape.groups > 1 else ""))
-            for dist in args.dist:
-                x, b = inputs(shape_name, dist)
-                xt, bt = torch.from_numpy(x), torch.from_numpy(b)
-                expected = expected_step(xt, bt, shape)
-                eager = lambda: torch_step(xt, bt, shape)  # noqa: E731
-                compiled = [Compiled(libs[cpu, parallel], shape, x, b)
-                            for cpu in args.builds]
-                where = f"{shape_name} {dist} {n} thread(s)"
-                for cpu, step in zip(args.builds, compiled):
-                    step()
-                    bad = differences(step.out, expected)
-                    if bad:
-                        failures += 1
-                        print(f"MISMATCH: aot-{cpu} {where}: {', '.join(bad)}",
-                              file=sys.stderr)
-                if args.profile:
-                    for _ in range(args.reps):
-                        compiled[0]()
-                    return failures
-                timed = {}
-                if args.runner:
-                    threads = [1, n] if parallel else [None]
-                    c, nb, i, w, samples = route_runner.run(
-                        args.build, workdir, f"runner-{shape_name}-{dist}-{n}",
-                        shape.function, x, b, shape.k, args.reps, WARMUP, threads,
-                        args.pipeline_options)
-                    bad = differences((w, i, c, nb), expected)
-                    if bad:
-                        failures += 1
-                        print(f"MISMATCH: runner {where}: {', '.join(bad)}",
-                              file=sys.stderr)
-                    timed["runner"] = samples[-1]
-                    if parallel:
-                        speedups.append(("runner", n, label, dist, summary(samples[0]),
-                                         summary(samples[1])))
-                if parallel and compiled:
-                    set_omp_threads(1)
-                    alone = time_blocks(compiled, args.reps, WARMUP)
-                    set_omp_threads(n)
-                timer = time_blocks if parallel else time_round_robin
-                samples = timer([eager] + compiled, args.reps, WARMUP)
-                theirs = summary(samples[0])
-                for k, cpu in enumerate(args.builds):
-                    timed[f"aot-{cpu}"] = samples[k + 1]
-                    if parallel:
-                        speedups.append((f"aot-{cpu}", n, label, dist,
-                                         summary(alone[k]), summary(samples[k + 1])))
-                for path in paths:
-                    ours = summary(timed[path])
-                    rows.append((path, n, label, dist, theirs[0] / ours[0]))
-                    print(f"| {path} | {n} | {label} | {dist} | {ms(ours)} | "
-                          f"{ms(theirs)} | {theirs[0] / ours[0]:.1f} |", flush=True)
+        with pinned(args.pin and not parallel):
+            torch.set_num_threads(n)
+            if set_omp_threads:
+                set_omp_threads(n)
+            for shape_name in args.shapes:
+                shape = SHAPES[shape_name]
+                label = (f"T={shape.t} E={shape.e} K={shape.k}"
+                         + (f" {shape.groups}g/{shape.keep}" if shape.groups > 1 else ""))
+                for dist in args.dist:
+                    x, b = inputs(shape_name, dist)
+                    xt, bt = torch.from_numpy(x), torch.from_numpy(b)
+                    expected = expected_step(xt, bt, shape)
+                    eager = lambda: torch_step(xt, bt, shape)  # noqa: E731
+                    compiled = [Compiled(libs[cpu, parallel], shape, x, b)
+                                for cpu in args.builds]
+                    where = f"{shape_name} {dist} {n} thread(s)"
+                    for cpu, step in zip(args.builds, compiled):
+                        step()
+                        bad = differences(step.out, expected)
+                        if bad:
+                            failures += 1
+                            print(f"MISMATCH: aot-{cpu} {where}: {', '.join(bad)}",
+                                  file=sys.stderr)
+                    if args.profile:
+                        for _ in range(args.reps):
+                            compiled[0]()
+                        return failures
+                    timed = {}
+                    if args.runner:
+                        threads = [1, n] if parallel else [None]
+                        c, nb, i, w, samples = route_runner.run(
+                            args.build, workdir, f"runner-{shape_name}-{dist}-{n}",
+                            shape.function, x, b, shape.k, args.reps, WARMUP, threads,
+                            args.pipeline_options)
+                        bad = differences((w, i, c, nb), expected)
+                        if bad:
+                            failures += 1
+                            print(f"MISMATCH: runner {where}: {', '.join(bad)}",
+                                  file=sys.stderr)
+                        timed["runner"] = samples[-1]
+                        if parallel:
+                            speedups.append(("runner", n, label, dist, summary(samples[0]),
+                                             summary(samples[1])))
+                    if parallel and compiled:
+                        set_omp_threads(1)
+                        with pinned(args.pin):
+                            alone = time_blocks(compiled, args.reps, WARMUP)
+                        set_omp_threads(n)
+                    timer = time_blocks if parallel else time_round_robin
+                    samples = timer([eager] + compiled, args.reps, WARMUP)
+                    theirs = summary(samples[0])
+                    for k, cpu in enumerate(args.builds):
+                        timed[f"aot-{cpu}"] = samples[k + 1]
+                        if parallel:
+                            speedups.append((f"aot-{cpu}", n, label, dist,
+                                             summary(alone[k]), summary(samples[k + 1])))
+                    for path in paths:
+                        ours = summary(timed[path])
+                        rows.append((path, n, label, dist, theirs[0] / ours[0]))
+                        print(f"| {path} | {n} | {label} | {dist} | {ms(ours)} | "
+                              f"{ms(theirs)} | {theirs[0] / ours[0]:.1f} |", flush=True)
     one = [r for r in rows if r[1] == 1]
     if one:
         worst = min(one, key=lambda r: r[4])
