@@ -27,9 +27,9 @@ namespace {
 /// K <= kVectorWidth: a threshold, the candidates at or above it, and the
 /// ranks of the candidates.
 /// 1. colMax[l] = the best image of column l, where lane l of chunk c
-///    joins column l xor (c mod kVectorWidth): kVectorWidth images of
-///    distinct experts, so the K-th best of them, tau, is at most the K-th
-///    best image of the row, and every winner has an image >= tau.
+///    joins column l xor columnMask(c): kVectorWidth images of distinct
+///    experts, so the K-th best of them, tau, is at most the K-th best
+///    image of the row, and every winner has an image >= tau.
 /// 2. The experts with an image >= max(tau, best removed + 1) are packed,
 ///    in expert order, into the candidate buffers (compress-stores, or a
 ///    scan of the mask bits: SelectionState::gathering); there are at least
@@ -56,18 +56,18 @@ public:
 
   /// The candidates; returns how many there are.
   Value prepare(ImplicitLocOpBuilder &b) const override {
-    // Lane l of chunk c joins column l xor (c mod kVectorWidth): the
-    // columns are still disjoint sets of experts, but the best experts of
-    // periodic rows (a period that is a multiple of kVectorWidth, as with
-    // E / 4 or E / 16 experts) no longer share one column. The xor keeps
-    // each group of four lanes together, so the shuffle is cheap on
-    // 128-bit and 256-bit vectors too (in-lane shuffles, whole registers).
+    // Lane l of chunk c joins column l xor columnMask(c): the columns are
+    // still disjoint sets of experts, but the best experts of periodic rows
+    // no longer share columns. An xor moves groups of four lanes as wholes
+    // (bits 2 and 3 of the mask) and permutes lanes inside each group (bits
+    // 0 and 1), so the shuffle is cheap on 128-bit and 256-bit vectors too
+    // (in-lane shuffles, whole registers or halves).
     auto intType = VectorType::get({kVectorWidth}, b.getI32Type());
     Value colMax = splatI32(b, kRemovedRank);
     for (int64_t c = 0; c < state.padded / kVectorWidth; ++c) {
       Value v = vector::LoadOp::create(b, intType, state.images,
                                        constIndex(b, c * kVectorWidth));
-      if (int64_t r = c % kVectorWidth) {
+      if (int64_t r = columnMask(c)) {
         SmallVector<int64_t> mixed;
         for (int64_t l = 0; l < kVectorWidth; ++l)
           mixed.push_back(l ^ r);
@@ -161,6 +161,16 @@ public:
   }
 
 private:
+  /// The xor mask of chunk c's lanes: 5c mod kVectorWidth. Any odd factor
+  /// gives every chunk of 16 consecutive chunks its own mask; 5 makes the
+  /// masks of neighbouring chunks differ both inside the groups of four
+  /// lanes and in the group, so that rows of few chunks still spread: with
+  /// E = 64 (4 chunks, masks 0, 5, 10, 15), a period of 16 experts (the
+  /// same lane best in every chunk) and a period of 4 (the same lane of
+  /// every group) both reach 16 columns, where the mask c reached 4 for the
+  /// first (about 12 candidates for K = 6 on such rows instead of 6.4).
+  static int64_t columnMask(int64_t c) { return c * 5 % kVectorWidth; }
+
   /// What candidates are gathered from: the row (`images` is the row's,
   /// the ids are the lanes' experts and every lane counts) or the packed
   /// candidates themselves (`ids` given, only the first `count` lanes).

@@ -16,6 +16,14 @@
 // per set bit. More than 16 candidates: the same over the packed
 // candidates, 16 lanes at a time, before the ranks.
 // COMMON-LABEL: func.func @forced(
+// The column maxima: lane l of chunk c joins column l xor (5c mod 16).
+// COMMON: %[[C0:.*]] = vector.load %{{.*}}[%c0] : memref<144xi32>, vector<16xi32>
+// COMMON: %[[C1:.*]] = vector.load %{{.*}}[%c16] : memref<144xi32>, vector<16xi32>
+// COMMON: %[[X1:.*]] = vector.shuffle %[[C1]], %[[C1]] [5, 4, 7, 6, 1, 0, 3, 2, 13, 12, 15, 14, 9, 8, 11, 10]
+// COMMON: %[[M1:.*]] = arith.maxsi %{{.*}}, %[[X1]] : vector<16xi32>
+// COMMON: %[[C2:.*]] = vector.load %{{.*}}[%c32] : memref<144xi32>, vector<16xi32>
+// COMMON: %[[X2:.*]] = vector.shuffle %[[C2]], %[[C2]] [10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5]
+// COMMON: arith.maxsi %[[M1]], %[[X2]] : vector<16xi32>
 // COMMON: %[[TAU:.*]] = arith.maxsi %{{.*}}, %c-2147483647_i32 : i32
 // SCAN-NOT: vector.compressstore
 // SCAN: scf.for %[[FIRST:.*]] = %c0 to %c128 step %c64 iter_args(%[[N:.*]] = %c0)

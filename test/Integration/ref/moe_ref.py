@@ -1412,15 +1412,16 @@ def route_e72_g9_keep3_dynamic():
 
 def _crowded_scores(rng, T, E, lanes=16):
     """Scores whose best experts share one column of the CPU selection's lane
-    maxima (expert 16c + (l xor c % 16) for column l: lane l of chunk c
-    joins column l xor c): more than 16 experts reach the threshold taken
-    from the column maxima, with distinct keys; every third row has only a
-    few distinct (exactly equal) values; the others are plain."""
+    maxima (expert 16c + (l xor (5c % 16)) for column l: lane l of chunk c
+    joins column l xor (5c mod 16)): more than 16 experts reach the
+    threshold taken from the column maxima, with distinct keys; every third
+    row has only a few distinct (exactly equal) values; the others are
+    plain."""
     s = rng.normal(0.0, 0.3, size=(T, E)).astype(F32)
     for t in range(T):
         if t % 3 == 0:
             lane = rng.integers(0, lanes)
-            crowd = np.array([lanes * c + (lane ^ (c % lanes))
+            crowd = np.array([lanes * c + (lane ^ (5 * c % lanes))
                               for c in range(E // lanes)])
             s[t, crowd] = 1.5 + 0.0625 * rng.permutation(len(crowd))
         elif t % 3 == 1:
