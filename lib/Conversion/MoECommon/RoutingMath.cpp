@@ -195,27 +195,27 @@ Value mlir::moe::emitExpPolynomial(ImplicitLocOpBuilder &b, Value x) {
   return arith::SelectOp::create(b, isNaN, x, result);
 }
 
+Value mlir::moe::emitExpNonPositive(ImplicitLocOpBuilder &b, Value y) {
+  Value limit = emitF32Like(b, y, -87.33654);
+  // One comparison clamps y (a select, which keeps NaN where a max might
+  // not) and flushes the result to 0 below the limit, where exp(y) leaves
+  // the normal floats.
+  Value under = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, y, limit);
+  auto [expR, n, shifted] =
+      emitReducedExp(b, arith::SelectOp::create(b, under, limit, y));
+  Value e = arith::MulFOp::create(b, expR, emitPow2OfShifted(b, shifted));
+  return arith::SelectOp::create(b, under, emitF32Like(b, y, 0.0), e);
+}
+
 /// sigmoid(x) from e = exp(-|x|), which is in (0, 1]: x >= 0 gives
 /// 1 / (1 + e), x < 0 gives e / (1 + e). The exp never overflows, so it
 /// needs one power-of-two factor and no overflow case: fewer operations
-/// than 1 / (1 + exp(-x)) with a general exp. e is 0 for |x| > 87.33
-/// (where sigmoid(x) is 1, or below the smallest normal float). NaN needs
-/// no case of its own: every step propagates it, and the comparisons are
-/// false for it.
+/// than 1 / (1 + exp(-x)) with a general exp. NaN needs no case of its own:
+/// every step propagates it.
 static Value emitSigmoidPolynomial(ImplicitLocOpBuilder &b, Value x) {
-  auto c = [&](double value) { return emitF32Like(b, x, value); };
-  Value limit = c(87.33654);
-  Value magnitude = math::AbsFOp::create(b, x);
-  // One comparison clamps |x| (a select that keeps NaN, where a min might
-  // not) and, below, flushes e to 0.
-  Value under =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, magnitude, limit);
-  Value negated = arith::NegFOp::create(
-      b, arith::SelectOp::create(b, under, limit, magnitude));
-  auto [expR, n, shifted] = emitReducedExp(b, negated);
-  Value e = arith::MulFOp::create(b, expR, emitPow2OfShifted(b, shifted));
-  e = arith::SelectOp::create(b, under, c(0.0), e);
-  Value one = c(1.0);
+  Value e = emitExpNonPositive(
+      b, arith::NegFOp::create(b, math::AbsFOp::create(b, x)));
+  Value one = emitF32Like(b, x, 1.0);
   // The numerator by the sign bit of x (x = -0 gives e / (1 + e) = 1 / 2,
   // as x = +0 does): a blend on the sign where the target has one.
   Value bits = arith::BitcastOp::create(b, getI32Like(b, x), x);

@@ -60,20 +60,24 @@ void mlir::moe::emitTokenRow(ImplicitLocOpBuilder &b, Value source,
               [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, false); });
   };
 
-  RowStats stats;
+  // softmax: the row's logits (as f32) go to the score buffer first; its
+  // max, then exp(x - max) in place of each logit and their sum, then the
+  // scores below divide the exps by the sum: one exp per logit.
+  Value sum;
   if (function == ScoreFunction::softmax) {
-    // The row's logits (as f32) go to the score buffer first; the max and the
-    // sum of exp(x - max) are read from it.
     forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {
       storeRow(b, loadX(b, e, vector), row.scores, e, vector);
     });
-    // Combines f(x) over the score buffer: kVectorWidth lane accumulators
-    // over its chunks and one reduction of them, then the scalar tail. The
-    // lanes are independent chains, and a sum of kVectorWidth partial sums
-    // rounds less than one running sum.
+    // Combines f over the score buffer (f(b, x, e, vector) of the chunk or
+    // element x at e): kVectorWidth lane accumulators over the chunks and
+    // one reduction of them, then the scalar tail. The lanes are
+    // independent chains, and a sum of kVectorWidth partial sums rounds
+    // less than one running sum.
     int64_t rowVectorEnd = numExperts / kVectorWidth * kVectorWidth;
+    using ElementFn =
+        function_ref<Value(ImplicitLocOpBuilder &, Value, Value, bool)>;
     auto reduceRow = [&](vector::CombiningKind kind, double init,
-                         function_ref<Value(ImplicitLocOpBuilder &, Value)> f) {
+                         ElementFn f) {
       auto combine = [&](ImplicitLocOpBuilder &b, Value acc, Value x) {
         return kind == vector::CombiningKind::ADD
                    ? Value(arith::AddFOp::create(b, acc, x))
@@ -86,44 +90,48 @@ void mlir::moe::emitTokenRow(ImplicitLocOpBuilder &b, Value source,
             ValueRange{vector::BroadcastOp::create(b, f32Vector, result)},
             [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
               Value x = vector::LoadOp::create(b, f32Vector, row.scores, e);
-              return SmallVector<Value>{combine(b, acc[0], f(b, x))};
+              return SmallVector<Value>{combine(b, acc[0], f(b, x, e, true))};
             })[0];
         result = vector::ReductionOp::create(b, kind, lanes);
       }
-      return emitForIter(b, rowVectorEnd, numExperts, ValueRange{result},
-                         [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
-                           return SmallVector<Value>{combine(
-                               b, acc[0], f(b, load(b, row.scores, e)))};
-                         })[0];
+      return emitForIter(
+          b, rowVectorEnd, numExperts, ValueRange{result},
+          [&](ImplicitLocOpBuilder &b, Value e, ValueRange acc) {
+            return SmallVector<Value>{combine(
+                b, acc[0], f(b, load(b, row.scores, e), e, false))};
+          })[0];
     };
-    Value max = reduceRow(vector::CombiningKind::MAXIMUMF,
-                          -std::numeric_limits<double>::infinity(),
-                          [](ImplicitLocOpBuilder &, Value x) { return x; });
-    Value sum = reduceRow(
-        vector::CombiningKind::ADD, 0.0,
-        [&](ImplicitLocOpBuilder &b, Value x) {
-          Value shift = max;
-          if (isa<VectorType>(x.getType()))
-            shift = vector::BroadcastOp::create(b, f32Vector, max);
-          return emitExp(b, arith::SubFOp::create(b, x, shift),
-                         ExpKind::Polynomial);
-        });
-    stats = {max, sum};
+    Value max = reduceRow(
+        vector::CombiningKind::MAXIMUMF,
+        -std::numeric_limits<double>::infinity(),
+        [](ImplicitLocOpBuilder &, Value x, Value, bool) { return x; });
+    sum = reduceRow(vector::CombiningKind::ADD, 0.0,
+                    [&](ImplicitLocOpBuilder &b, Value x, Value e,
+                        bool vector) {
+                      // x - max is at most 0, or NaN.
+                      Value shift = max;
+                      if (vector)
+                        shift = vector::BroadcastOp::create(b, f32Vector, max);
+                      Value exp = emitExpNonPositive(
+                          b, arith::SubFOp::create(b, x, shift));
+                      storeRow(b, exp, row.scores, e, vector);
+                      return exp;
+                    });
   }
   forEachChunk([&](ImplicitLocOpBuilder &b, Value e, bool vector) {
-    Value x = function == ScoreFunction::softmax
-                  ? load(b, row.scores, e)
-                  : loadX(b, e, vector);
-    if (function == ScoreFunction::softmax && vector)
-      x = vector::LoadOp::create(b, f32Vector, row.scores, e);
-    Value score = x;
-    if (function) {
-      RowStats chunkStats = stats;
-      if (vector && stats.max) {
-        chunkStats.max = vector::BroadcastOp::create(b, f32Vector, stats.max);
-        chunkStats.sum = vector::BroadcastOp::create(b, f32Vector, stats.sum);
-      }
-      score = emitScore(b, *function, x, chunkStats, ExpKind::Polynomial);
+    Value score;
+    if (function == ScoreFunction::softmax) {
+      Value exp = vector ? Value(vector::LoadOp::create(b, f32Vector,
+                                                         row.scores, e))
+                         : load(b, row.scores, e);
+      score = arith::DivFOp::create(
+          b, exp,
+          vector ? Value(vector::BroadcastOp::create(b, f32Vector, sum))
+                 : sum);
+    } else {
+      score = loadX(b, e, vector);
+      if (function)
+        score = emitScore(b, *function, score, {}, ExpKind::Polynomial);
     }
     storeRow(b, score, row.scores, e, vector);
     if (!row.keys)

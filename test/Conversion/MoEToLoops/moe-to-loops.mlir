@@ -183,8 +183,9 @@ func.func @combine(%y: memref<?x8xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32
 
 // Scores: softmax reads the row (bf16, widened in vector chunks and a scalar
 // tail) into a stack buffer, then its max and sum (lane accumulators over
-// the chunks, here one chunk, a reduction, then the scalar tail), then the
-// scores.
+// the chunks, here one chunk, a reduction, then the scalar tail); the sum's
+// pass stores exp(x - max) in place of x, and the scores divide it by the
+// sum: one exp per logit.
 // CHECK-LABEL: func.func @score(
 // CHECK-SAME: %[[X:[a-z0-9]+]]: memref<?x20xbf16>, %[[S:[a-z0-9]+]]: memref<?x20xf32>)
 // CHECK: %[[ROW:.*]] = memref.alloca() : memref<20xf32>
@@ -197,8 +198,14 @@ func.func @combine(%y: memref<?x8xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32
 // CHECK: %[[LANEMAX:.*]] = vector.reduction <maximumf>, %[[CHUNK]] : vector<16xf32> into f32
 // CHECK: %[[MAX:.*]] = scf.for %{{.*}} = %c16 to %c20 step %c1 iter_args(%[[M:.*]] = %[[LANEMAX]]) -> (f32)
 // CHECK: arith.maximumf %[[M]]
-// CHECK: %[[LANESUM:.*]] = vector.reduction <add>, %{{.*}} : vector<16xf32> into f32
+// CHECK: vector.store %[[EXP:.*]], %[[ROW]][%c0] : memref<20xf32>, vector<16xf32>
+// CHECK: %[[PART:.*]] = arith.addf %[[EXP]], %{{.*}} : vector<16xf32>
+// CHECK: %[[LANESUM:.*]] = vector.reduction <add>, %[[PART]] : vector<16xf32> into f32
 // CHECK: %[[SUM:.*]] = scf.for %{{.*}} = %c16 to %c20 step %c1 iter_args(%{{.*}} = %[[LANESUM]]) -> (f32)
+// CHECK: memref.store %{{.*}}, %[[ROW]][%{{.*}}] : memref<20xf32>
+// CHECK: %[[EXPS:.*]] = vector.load %[[ROW]][%c0] : memref<20xf32>, vector<16xf32>
+// CHECK: %[[SUMV:.*]] = vector.broadcast %[[SUM]] : f32 to vector<16xf32>
+// CHECK: arith.divf %[[EXPS]], %[[SUMV]] : vector<16xf32>
 // CHECK: arith.divf %{{.*}}, %[[SUM]] : f32
 // CHECK: memref.store %{{.*}}, %[[S]][%[[T]], %{{.*}}]
 func.func @score(%x: memref<?x20xbf16>, %s: memref<?x20xf32>) {
@@ -308,20 +315,20 @@ func.func @permute(%x: memref<?x8xbf16>, %t: memref<?xi32>, %o: memref<?x8xbf16>
 
 // -----
 
-// The vector sigmoid: e = exp(-|x|) with |x| clamped by the comparison that
-// also flushes e to 0, 2^n from the bits of n + 1.5 * 2^23 (shifted left by
-// 23, plus the bits of 1.0: no float-to-int conversion), the numerator
-// chosen by the sign bit, and no select for NaN (it propagates).
+// The vector sigmoid: e = exp(-|x|) with -|x| clamped by the comparison
+// that also flushes e to 0, 2^n from the bits of n + 1.5 * 2^23 (shifted
+// left by 23, plus the bits of 1.0: no float-to-int conversion), the
+// numerator chosen by the sign bit, and no select for NaN (it propagates).
 // CHECK-LABEL: func.func @score_sigmoid(
-// CHECK-DAG: %[[LIMIT:.*]] = arith.constant dense<87.3365402> : vector<16xf32>
+// CHECK-DAG: %[[LIMIT:.*]] = arith.constant dense<-87.3365402> : vector<16xf32>
 // CHECK-DAG: %[[SHIFTER:.*]] = arith.constant dense<0x4B400000> : vector<16xf32>
 // CHECK-DAG: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : vector<16xf32>
 // CHECK-DAG: %[[ONEBITS:.*]] = arith.constant dense<1065353216> : vector<16xi32>
 // CHECK: %[[X:.*]] = vector.load
 // CHECK: %[[ABS:.*]] = math.absf %[[X]]
-// CHECK: %[[UNDER:.*]] = arith.cmpf ogt, %[[ABS]], %[[LIMIT]]
-// CHECK: %[[CLAMPED:.*]] = arith.select %[[UNDER]], %[[LIMIT]], %[[ABS]]
-// CHECK: %[[NEG:.*]] = arith.negf %[[CLAMPED]]
+// CHECK: %[[NEG:.*]] = arith.negf %[[ABS]]
+// CHECK: %[[UNDER:.*]] = arith.cmpf olt, %[[NEG]], %[[LIMIT]]
+// CHECK: %[[CLAMPED:.*]] = arith.select %[[UNDER]], %[[LIMIT]], %[[NEG]]
 // CHECK: %[[SHIFTED:.*]] = arith.addf %{{.*}}, %[[SHIFTER]] fastmath<contract>
 // CHECK-NOT: arith.fptosi
 // CHECK: %[[BITS:.*]] = arith.bitcast %[[SHIFTED]] : vector<16xf32> to vector<16xi32>

@@ -72,9 +72,13 @@ Value emitScore(ImplicitLocOpBuilder &b, ScoreFunction function, Value x,
 Value emitExp(ImplicitLocOpBuilder &b, Value x, ExpKind kind);
 
 /// exp(x) for an f32 scalar or vector as arith ops only: Cody-Waite range
-/// reduction and a degree-6 polynomial (Cephes expf), within 2 ulp; inf for
-/// x > 88.72, 0 below -87.33, NaN for NaN.
+/// reduction and a polynomial of degree 6 (0.84 ulp on the reduced range);
+/// inf for x > 88.72, 0 below -87.33, NaN for NaN.
 Value emitExpPolynomial(ImplicitLocOpBuilder &b, Value x);
+
+/// exp(y) for y <= 0 or NaN, as emitExpPolynomial but with no overflow to
+/// handle: one power-of-two factor, 0 below -87.33, NaN for NaN.
+Value emitExpNonPositive(ImplicitLocOpBuilder &b, Value y);
 
 /// An f32 constant with the type of `like` (a scalar, or a splat vector).
 Value emitF32Like(ImplicitLocOpBuilder &b, Value like, double value);
