@@ -13,6 +13,9 @@
 
 #include "moe/Conversion/MoEToSCF/TrainingToLoops.h"
 
+#include "CPUTarget.h"
+#include "RowLoop.h"
+
 #include "moe/Conversion/MoECommon/Builders.h"
 #include "moe/Conversion/MoECommon/RoutingMath.h"
 #include "moe/Conversion/MoECommon/TrainingMath.h"
@@ -26,8 +29,6 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/DialectConversion.h"
 
-#include <limits>
-
 using namespace mlir;
 using namespace mlir::moe;
 
@@ -37,144 +38,11 @@ namespace {
 // Rows of E experts, in vector chunks
 //===----------------------------------------------------------------------===//
 
-/// Lanes of the vector code over a row of experts.
-constexpr int64_t kWidth = 16;
-
 /// An [E] f32 stack buffer at the start of the enclosing allocation scope
 /// (the function), so that an op inside a loop does not grow the stack.
 Value createRow(ImplicitLocOpBuilder &b, int64_t numExperts) {
-  Operation *scope = b.getInsertionBlock()->getParentOp();
-  while (scope && !scope->hasTrait<OpTrait::AutomaticAllocationScope>())
-    scope = scope->getParentOp();
-  OpBuilder::InsertionGuard guard(b);
-  if (scope)
-    b.setInsertionPointToStart(&scope->getRegion(0).front());
-  return memref::AllocaOp::create(
-      b, MemRefType::get({numExperts}, b.getF32Type()));
+  return createScratch(b, MemRefType::get({numExperts}, b.getF32Type()));
 }
-
-/// The experts [0, E) of a row: chunks of kWidth lanes while they fit (when
-/// the row's memory is contiguous), then single experts. Bodies see the
-/// first expert of a chunk and its lane count (kWidth or 1); their values
-/// are f32 scalars or vector<kWidth x f32>.
-class RowLoop {
-public:
-  RowLoop(int64_t numExperts, bool vectorize)
-      : numExperts(numExperts),
-        vectorEnd(vectorize ? numExperts / kWidth * kWidth : 0) {}
-
-  using Body = function_ref<void(ImplicitLocOpBuilder &, Value, int64_t)>;
-  using ReduceBody = function_ref<SmallVector<Value>(ImplicitLocOpBuilder &,
-                                                     Value, int64_t)>;
-
-  void forEach(ImplicitLocOpBuilder &b, Body body) const {
-    if (vectorEnd > 0)
-      emitFor(
-          b, constIndex(b, 0), constIndex(b, vectorEnd),
-          [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, kWidth); },
-          constIndex(b, kWidth));
-    if (vectorEnd < numExperts)
-      emitFor(b, vectorEnd, numExperts,
-              [&](ImplicitLocOpBuilder &b, Value e) { body(b, e, 1); });
-  }
-
-  /// The sums (or maxima, with `max`) over the row of the `count` values
-  /// that `body` returns per chunk.
-  SmallVector<Value> reduce(ImplicitLocOpBuilder &b, unsigned count,
-                            ReduceBody body, bool max = false) const {
-    double init = max ? -std::numeric_limits<double>::infinity() : 0.0;
-    auto combine = [&](ImplicitLocOpBuilder &b, Value acc,
-                       Value value) -> Value {
-      if (max)
-        return arith::MaximumFOp::create(b, acc, value);
-      return arith::AddFOp::create(b, acc, value);
-    };
-    SmallVector<Value> result(count, emitF32(b, init));
-    if (vectorEnd > 0) {
-      SmallVector<Value> inits(count, splat(b, init, kWidth));
-      auto loop = scf::ForOp::create(
-          b, constIndex(b, 0), constIndex(b, vectorEnd), constIndex(b, kWidth),
-          inits,
-          [&](OpBuilder &nested, Location loc, Value e, ValueRange acc) {
-            ImplicitLocOpBuilder ib(loc, nested);
-            SmallVector<Value> values = body(ib, e, kWidth);
-            SmallVector<Value> next;
-            for (auto [a, v] : llvm::zip_equal(acc, values))
-              next.push_back(combine(ib, a, v));
-            scf::YieldOp::create(ib, next);
-          });
-      auto kind =
-          max ? vector::CombiningKind::MAXIMUMF : vector::CombiningKind::ADD;
-      // The lanes combine in a tree (reassoc): an ordered reduction would
-      // be a chain of kWidth dependent additions per token.
-      for (unsigned i = 0; i < count; ++i)
-        result[i] = vector::ReductionOp::create(b, kind, loop.getResult(i),
-                                                arith::FastMathFlags::reassoc);
-    }
-    if (vectorEnd < numExperts)
-      result = emitForIter(b, constIndex(b, vectorEnd),
-                           constIndex(b, numExperts), result,
-                           [&](ImplicitLocOpBuilder &b, Value e,
-                               ValueRange acc) {
-                             SmallVector<Value> values = body(b, e, 1);
-                             SmallVector<Value> next;
-                             for (auto [a, v] : llvm::zip_equal(acc, values))
-                               next.push_back(combine(b, a, v));
-                             return next;
-                           });
-    return result;
-  }
-
-  /// An f32 constant of `lanes` lanes.
-  static Value splat(ImplicitLocOpBuilder &b, double value, int64_t lanes) {
-    if (lanes == 1)
-      return emitF32(b, value);
-    auto type = VectorType::get({lanes}, b.getF32Type());
-    return arith::ConstantOp::create(
-        b, DenseElementsAttr::get(type, b.getF32FloatAttr(value)));
-  }
-
-  /// `lanes` consecutive elements of `memref` at `indices` as f32.
-  static Value read(ImplicitLocOpBuilder &b, Value memref, ValueRange indices,
-                    int64_t lanes) {
-    if (lanes == 1)
-      return emitToF32(b, load(b, memref, indices));
-    Type element = elementTypeOf(memref);
-    Value value = vector::LoadOp::create(
-        b, VectorType::get({lanes}, element), memref, indices);
-    if (element.isF32())
-      return value;
-    return arith::ExtFOp::create(
-        b, VectorType::get({lanes}, b.getF32Type()), value);
-  }
-
-  /// Stores f32 `value` into `memref` at `indices`, rounded once to its
-  /// element type.
-  static void write(ImplicitLocOpBuilder &b, Value value, Value memref,
-                    ValueRange indices, int64_t lanes) {
-    Type element = elementTypeOf(memref);
-    if (!element.isF32())
-      value = arith::TruncFOp::create(
-          b, lanes == 1 ? element : VectorType::get({lanes}, element), value);
-    if (lanes == 1)
-      store(b, value, memref, indices);
-    else
-      vector::StoreOp::create(b, value, memref, indices);
-  }
-
-  /// A scalar broadcast to `lanes` lanes.
-  static Value broadcast(ImplicitLocOpBuilder &b, Value scalar,
-                         int64_t lanes) {
-    if (lanes == 1)
-      return scalar;
-    return vector::BroadcastOp::create(
-        b, VectorType::get({lanes}, scalar.getType()), scalar);
-  }
-
-private:
-  int64_t numExperts;
-  int64_t vectorEnd;
-};
 
 bool isContiguous(Value memref) {
   return cast<MemRefType>(memref.getType()).isLastDimUnitStride();
@@ -220,9 +88,9 @@ std::pair<Value, Value> emitScores(ImplicitLocOpBuilder &b,
     Value sum = row.reduce(b, 1, [&](ImplicitLocOpBuilder &b, Value e,
                                      int64_t lanes) {
       Value x = RowLoop::read(b, logits, {t, e}, lanes);
-      Value shifted =
-          arith::SubFOp::create(b, x, RowLoop::broadcast(b, max, lanes));
-      Value exp = emitExp(b, shifted, ExpKind::Polynomial);
+      // x - max is at most 0, or NaN.
+      Value exp = emitExpNonPositive(
+          b, arith::SubFOp::create(b, x, RowLoop::broadcast(b, max, lanes)));
       RowLoop::write(b, exp, scores, e, lanes);
       return SmallVector<Value>{exp};
     })[0];

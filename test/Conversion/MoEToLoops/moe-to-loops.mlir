@@ -195,16 +195,16 @@ func.func @combine(%y: memref<?x8xbf16>, %w: memref<?x2xf32>, %s: memref<?x2xi32
 // CHECK: scf.for %[[TAIL:.*]] = %c16 to %c20
 // CHECK: memref.load %[[X]][%[[T]], %[[TAIL]]]
 // CHECK: %[[CHUNK:.*]] = vector.load %[[ROW]][%c0] : memref<20xf32>, vector<16xf32>
-// CHECK: %[[LANEMAX:.*]] = vector.reduction <maximumf>, %[[CHUNK]] : vector<16xf32> into f32
+// CHECK: %[[LANEMAX:.*]] = vector.reduction <maximumf>, %[[CHUNK]] fastmath<reassoc> : vector<16xf32> into f32
 // CHECK: %[[MAX:.*]] = scf.for %{{.*}} = %c16 to %c20 step %c1 iter_args(%[[M:.*]] = %[[LANEMAX]]) -> (f32)
 // CHECK: arith.maximumf %[[M]]
 // CHECK: vector.store %[[EXP:.*]], %[[ROW]][%c0] : memref<20xf32>, vector<16xf32>
 // CHECK: %[[PART:.*]] = arith.addf %[[EXP]], %{{.*}} : vector<16xf32>
-// CHECK: %[[LANESUM:.*]] = vector.reduction <add>, %[[PART]] : vector<16xf32> into f32
+// CHECK: %[[LANESUM:.*]] = vector.reduction <add>, %[[PART]] fastmath<reassoc> : vector<16xf32> into f32
 // CHECK: %[[SUM:.*]] = scf.for %{{.*}} = %c16 to %c20 step %c1 iter_args(%{{.*}} = %[[LANESUM]]) -> (f32)
 // CHECK: memref.store %{{.*}}, %[[ROW]][%{{.*}}] : memref<20xf32>
-// CHECK: %[[EXPS:.*]] = vector.load %[[ROW]][%c0] : memref<20xf32>, vector<16xf32>
-// CHECK: %[[SUMV:.*]] = vector.broadcast %[[SUM]] : f32 to vector<16xf32>
+// CHECK-DAG: %[[SUMV:.*]] = vector.broadcast %[[SUM]] : f32 to vector<16xf32>
+// CHECK-DAG: %[[EXPS:.*]] = vector.load %[[ROW]][%c0] : memref<20xf32>, vector<16xf32>
 // CHECK: arith.divf %[[EXPS]], %[[SUMV]] : vector<16xf32>
 // CHECK: arith.divf %{{.*}}, %[[SUM]] : f32
 // CHECK: memref.store %{{.*}}, %[[S]][%[[T]], %{{.*}}]
