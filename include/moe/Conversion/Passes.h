@@ -14,8 +14,8 @@ namespace moe {
 /// How the CPU threshold selection gathers its candidates (the few experts
 /// at or above the threshold) into a packed buffer.
 enum class CPUSelection {
-  /// From the target the code is built for: the enclosing function's
-  /// `target_features`, else the module's `llvm.target`, else the host.
+  /// From the target the code is built for (see resolveCPUSelection):
+  /// Compress with AVX-512F, else Scan.
   Auto,
   /// Vector compress-stores: one instruction per chunk with AVX-512
   /// (`vpcompressd`), a branch per lane elsewhere.

@@ -47,6 +47,8 @@ SmallVector<Value> emitChunkIter(ImplicitLocOpBuilder &b, int64_t end,
                                  int64_t step = kVectorWidth);
 /// The lanes of a vector<kVectorWidth x i1> as the low bits of an i32.
 Value emitMaskBits(ImplicitLocOpBuilder &b, Value mask);
+/// The lanes of a vector<n x i1>, n <= 64, as the low bits of an i64.
+Value emitMaskBits64(ImplicitLocOpBuilder &b, Value mask);
 /// The number of lanes set in `mask`, as an index.
 Value emitLaneCount(ImplicitLocOpBuilder &b, Value mask);
 /// The first lane set in a vector<n x i1> mask, n <= 64 (n when none).

@@ -133,14 +133,27 @@ SmallVector<Value> mlir::moe::emitChunkIter(ImplicitLocOpBuilder &b,
 }
 
 /// The lanes of a vector<kVectorWidth x i1> as the low bits of an i32.
-Value mlir::moe::emitMaskBits(ImplicitLocOpBuilder &b, Value mask) {
-  auto bitsType = VectorType::get({1}, b.getIntegerType(kVectorWidth));
-  Value bits = vector::BitCastOp::create(b, bitsType, mask);
-  Value scalar = vector::ExtractOp::create(b, bits, ArrayRef<int64_t>{0});
-  return arith::ExtUIOp::create(b, b.getI32Type(), scalar);
+/// The lanes of a vector<n x i1> mask as the low bits of an integer of
+/// `width` >= n bits.
+static Value emitMaskAsInteger(ImplicitLocOpBuilder &b, Value mask,
+                               unsigned width) {
+  int64_t n = cast<VectorType>(mask.getType()).getNumElements();
+  auto bitsType = VectorType::get({1}, b.getIntegerType(n));
+  Value bits = vector::ExtractOp::create(
+      b, vector::BitCastOp::create(b, bitsType, mask), ArrayRef<int64_t>{0});
+  if (n == width)
+    return bits;
+  return arith::ExtUIOp::create(b, b.getIntegerType(width), bits);
 }
 
-/// The number of lanes set in `mask`, as an index.
+Value mlir::moe::emitMaskBits(ImplicitLocOpBuilder &b, Value mask) {
+  return emitMaskAsInteger(b, mask, 32);
+}
+
+Value mlir::moe::emitMaskBits64(ImplicitLocOpBuilder &b, Value mask) {
+  return emitMaskAsInteger(b, mask, 64);
+}
+
 Value mlir::moe::emitLaneCount(ImplicitLocOpBuilder &b, Value mask) {
   return arith::IndexCastUIOp::create(
       b, b.getIndexType(), math::CtPopOp::create(b, emitMaskBits(b, mask)));
@@ -150,11 +163,7 @@ Value mlir::moe::emitLaneCount(ImplicitLocOpBuilder &b, Value mask) {
 /// index.
 Value mlir::moe::emitFirstLaneOf(ImplicitLocOpBuilder &b, Value mask) {
   int64_t n = cast<VectorType>(mask.getType()).getNumElements();
-  auto bitsType = VectorType::get({1}, b.getIntegerType(n));
-  Value bits = vector::ExtractOp::create(
-      b, vector::BitCastOp::create(b, bitsType, mask), ArrayRef<int64_t>{0});
-  Value wide = n < 64 ? Value(arith::ExtUIOp::create(b, b.getI64Type(), bits))
-                      : bits;
+  Value wide = emitMaskBits64(b, mask);
   if (n < 64)
     wide = arith::OrIOp::create(
         b, wide, arith::ConstantIntOp::create(b, b.getI64Type(), 1LL << n));

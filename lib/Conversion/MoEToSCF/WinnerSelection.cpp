@@ -315,14 +315,8 @@ private:
     if (source.count)
       keep = arith::AndIOp::create(
           b, keep, emitLanesBelow(b, first, lanes, source.count));
-    Value bits = vector::ExtractOp::create(
-        b,
-        vector::BitCastOp::create(
-            b, VectorType::get({1}, b.getIntegerType(lanes)), keep),
-        ArrayRef<int64_t>{0});
+    Value bits = emitMaskBits64(b, keep);
     Type i64 = b.getI64Type();
-    if (lanes < 64)
-      bits = arith::ExtUIOp::create(b, i64, bits);
     Value none = arith::ConstantIntOp::create(b, i64, 0);
     Value one = arith::ConstantIntOp::create(b, i64, 1);
     auto loop = scf::WhileOp::create(
