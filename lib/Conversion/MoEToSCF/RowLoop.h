@@ -21,6 +21,12 @@
 
 namespace mlir::moe {
 
+/// Whether the innermost dimension of `memref` has unit stride, so that a
+/// RowLoop over its rows may vectorize.
+inline bool isContiguous(Value memref) {
+  return cast<MemRefType>(memref.getType()).isLastDimUnitStride();
+}
+
 /// The experts [0, E) of a row: chunks of kLanes lanes while they fit (when
 /// the row's memory is contiguous), then single experts. Bodies see the
 /// first expert of a chunk and its lane count (kLanes or 1); their values

@@ -14,10 +14,6 @@ using namespace mlir::moe;
 static_assert(RowLoop::kLanes == kVectorWidth,
               "the selection reads the rows in the chunks they are written in");
 
-static bool isContiguous(Value memref) {
-  return cast<MemRefType>(memref.getType()).isLastDimUnitStride();
-}
-
 /// Chunks of kVectorWidth experts use vector ops (and the polynomial exp)
 /// when the source's rows (and the bias) are contiguous; the tail is scalar.
 void mlir::moe::emitTokenRow(ImplicitLocOpBuilder &b, Value source,

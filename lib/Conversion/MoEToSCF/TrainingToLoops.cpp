@@ -44,10 +44,6 @@ Value createRow(ImplicitLocOpBuilder &b, int64_t numExperts) {
   return createScratch(b, MemRefType::get({numExperts}, b.getF32Type()));
 }
 
-bool isContiguous(Value memref) {
-  return cast<MemRefType>(memref.getType()).isLastDimUnitStride();
-}
-
 //===----------------------------------------------------------------------===//
 // Per-token math
 //===----------------------------------------------------------------------===//
