@@ -111,7 +111,7 @@ struct KernelPointerArgsPass
         return kernel.emitError()
                << "kernel argument " << i << " has a non-strided layout: "
                << type;
-      if (type.hasStaticShape() && fields->count() == 0)
+      if (fields->count() == 0)
         continue;
       Location loc = arg.getLoc();
       // After the function's arguments, before its attributions.
